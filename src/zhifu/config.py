@@ -1,0 +1,42 @@
+"""Settings, each readable from a ZHIFU_* environment variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("zhifu"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    # The batching window for concurrent ledger writes, in milliseconds.
+    batch_window_ms: float = 2.0
+    batch_max_size: int = 1000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        settings = cls()
+        if "ZHIFU_DATA_DIR" in env:
+            settings = replace(settings, data_dir=Path(env["ZHIFU_DATA_DIR"]))
+        if env.get("ZHIFU_DATABASE_URL"):
+            settings = replace(settings, database_url=env["ZHIFU_DATABASE_URL"])
+        if "ZHIFU_HOST" in env:
+            settings = replace(settings, host=env["ZHIFU_HOST"])
+        if "ZHIFU_PORT" in env:
+            settings = replace(settings, port=int(env["ZHIFU_PORT"]))
+        if "ZHIFU_DEMO" in env:
+            settings = replace(settings, demo=env["ZHIFU_DEMO"].lower() in {"1", "true", "yes"})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given)  # type: ignore[arg-type]

@@ -1,0 +1,121 @@
+"""One error model: every domain error has a stable code, a message and an HTTP status.
+
+The REST API renders these as RFC 9457 problem+json; later the Alipay gateway maps the
+same codes onto its code/sub_code pairs. Nothing else should reach a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ZhifuError(Exception):
+    """Base of every error a client may see. Subclasses fix `code` and `status`."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class InvalidRequest(ZhifuError):
+    code = "invalid_request"
+    status = 422
+    title = "Invalid request"
+
+
+class InvalidAmount(InvalidRequest):
+    code = "invalid_amount"
+    title = "Invalid amount"
+
+
+class UnknownCurrency(InvalidRequest):
+    code = "unknown_currency"
+    title = "Unknown currency"
+
+
+class CurrencyMismatch(InvalidRequest):
+    code = "currency_mismatch"
+    title = "Currency mismatch"
+
+
+class NotFound(ZhifuError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class Unauthorized(ZhifuError):
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(ZhifuError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(ZhifuError):
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused with a different request"
+
+
+class IdempotencyKeyRequired(InvalidRequest):
+    code = "idempotency_key_required"
+    status = 400
+    title = "Idempotency-Key header required"
+
+
+class InvalidStateTransition(Conflict):
+    code = "invalid_state_transition"
+    title = "Invalid state transition"
+
+
+class InsufficientFunds(ZhifuError):
+    code = "insufficient_funds"
+    status = 402
+    title = "Insufficient funds"
+
+
+class BalanceCapExceeded(ZhifuError):
+    code = "balance_cap_exceeded"
+    status = 422
+    title = "Balance cap exceeded"
+
+
+class LimitExceeded(ZhifuError):
+    code = "limit_exceeded"
+    status = 422
+    title = "Limit exceeded"
+
+
+class Locked(ZhifuError):
+    code = "locked"
+    status = 423
+    title = "Locked"
+
+
+class ServiceUnavailable(ZhifuError):
+    code = "service_unavailable"
+    status = 503
+    title = "Service unavailable"
+
+
+class HoldExpired(InvalidStateTransition):
+    code = "hold_expired"
+    title = "Hold expired"

@@ -1,0 +1,62 @@
+"""The double-entry ledger: the only writer of money in zhifu."""
+
+from zhifu.ledger.accounts import (
+    AccountInfo,
+    AccountKind,
+    account_by_code,
+    open_account,
+    set_limits,
+    system_account,
+)
+from zhifu.ledger.commands import (
+    Command,
+    CreateHold,
+    Leg,
+    Outcome,
+    PostEntry,
+    PostHold,
+    VoidHold,
+    transfer,
+)
+from zhifu.ledger.engine import apply
+from zhifu.ledger.queries import (
+    Balance,
+    StatementLine,
+    balance,
+    balance_as_of,
+    balances,
+    entry,
+    hold,
+    statement,
+)
+from zhifu.ledger.service import Ledger
+from zhifu.ledger.verify import Report, verify
+
+__all__ = [
+    "AccountInfo",
+    "AccountKind",
+    "Balance",
+    "Command",
+    "CreateHold",
+    "Ledger",
+    "Leg",
+    "Outcome",
+    "PostEntry",
+    "PostHold",
+    "Report",
+    "StatementLine",
+    "VoidHold",
+    "account_by_code",
+    "apply",
+    "balance",
+    "balance_as_of",
+    "balances",
+    "entry",
+    "hold",
+    "open_account",
+    "set_limits",
+    "statement",
+    "system_account",
+    "transfer",
+    "verify",
+]

@@ -1,0 +1,134 @@
+"""Ledger accounts: what kinds exist, opening them, their limits.
+
+An account's identity (code, kind, currency, shard count) never changes once opened, so
+it is cached per process; its limits (floor, cap, debit limits) may change and are read
+fresh under the row lock by the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from zhifu.db.database import Conn
+from zhifu.errors import InvalidRequest, NotFound
+from zhifu.money import check_currency
+
+
+class AccountKind(StrEnum):
+    USER_WALLET = "user_wallet"
+    MERCHANT = "merchant"
+    MERCHANT_PENDING = "merchant_pending"
+    PLATFORM_REVENUE = "platform_revenue"
+    BANK_CLEARING = "bank_clearing"
+    SUSPENSE = "suspense"
+    FX_CONVERSION = "fx_conversion"
+    TEST = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    id: int
+    code: str
+    kind: str
+    currency: str
+    owner_id: int | None
+    shards: int
+
+
+_COLUMNS = "id, code, kind, currency, owner_id, shards"
+# One cache per database (a process may talk to several, as the tests do).
+_caches: dict[tuple[str, int, str], dict[int, AccountInfo]] = {}
+
+
+def _cache(conn: Conn) -> dict[int, AccountInfo]:
+    info = conn.info
+    return _caches.setdefault((info.host, info.port, info.dbname), {})
+
+
+async def load_accounts(conn: Conn, ids: set[int]) -> dict[int, AccountInfo]:
+    cache = _cache(conn)
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        cur = await conn.execute(
+            f"select {_COLUMNS} from ledger_account where id = any(%s)", (missing,)
+        )
+        for row in await cur.fetchall():
+            cache[row["id"]] = AccountInfo(**row)
+    return {i: cache[i] for i in ids if i in cache}
+
+
+async def open_account(
+    conn: Conn,
+    code: str,
+    kind: AccountKind | str,
+    currency: str,
+    *,
+    owner_id: int | None = None,
+    floor: int | None = 0,
+    cap: int | None = None,
+    shards: int = 1,
+) -> AccountInfo:
+    """Open the account `code`, or return it if it exists (opening is idempotent)."""
+    check_currency(currency)
+    if not 1 <= shards <= 64:
+        raise InvalidRequest("an account has between 1 and 64 shards")
+    if shards > 1 and cap is not None:
+        raise InvalidRequest("a sharded account cannot carry a balance cap")
+    cur = await conn.execute(
+        f"""
+        insert into ledger_account (code, kind, currency, owner_id, floor, cap, shards)
+        values (%s, %s, %s, %s, %s, %s, %s)
+        on conflict (code) do nothing
+        returning {_COLUMNS}
+        """,
+        (code, str(kind), currency, owner_id, floor, cap, shards),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return await account_by_code(conn, code)
+    await conn.execute(
+        "insert into ledger_balance (account_id, shard) select %s, generate_series(0, %s - 1)",
+        (row["id"], shards),
+    )
+    return AccountInfo(**row)
+
+
+async def account_by_code(conn: Conn, code: str) -> AccountInfo:
+    cur = await conn.execute(f"select {_COLUMNS} from ledger_account where code = %s", (code,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no ledger account {code!r}")
+    return AccountInfo(**row)
+
+
+async def system_account(conn: Conn, kind: AccountKind, currency: str) -> AccountInfo:
+    """The platform's own account of a kind in a currency, opened on first use.
+
+    Clearing, suspense and conversion accounts have no floor: they mirror money held
+    outside zhifu, so they run negative when users hold money inside it.
+    """
+    code = f"platform:{kind}:{currency}"
+    floor = 0 if kind is AccountKind.PLATFORM_REVENUE else None
+    return await open_account(conn, code, kind, currency, floor=floor)
+
+
+async def set_limits(
+    conn: Conn,
+    account_id: int,
+    *,
+    cap: int | None,
+    single_debit_limit: int | None,
+    daily_debit_limit: int | None,
+) -> None:
+    """Change an account's limits (a KYC tier change); the engine reads them under lock."""
+    cur = await conn.execute(
+        """
+        update ledger_account
+        set cap = %s, single_debit_limit = %s, daily_debit_limit = %s
+        where id = %s and (shards = 1 or %s::bigint is null)
+        """,
+        (cap, single_debit_limit, daily_debit_limit, account_id, cap),
+    )
+    if cur.rowcount != 1:
+        raise NotFound(f"ledger account {account_id} does not exist or is sharded")

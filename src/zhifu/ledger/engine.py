@@ -1,0 +1,687 @@
+"""The ledger engine: the only code that writes money.
+
+`apply(conn, commands, now)` applies a list of commands inside the caller's transaction:
+
+1. claim the idempotency keys (replaying stored results, refusing reused keys);
+2. lock the balance rows it will touch, in one statement, in (account, shard) order;
+3. decide every command in order against the running balances held in memory, so one
+   refusal (an overdraft, a limit) never fails or corrupts the others;
+4. write everything set-based: entries, postings, holds, balance deltas netted per row.
+
+One command or a thousand cost the same handful of round trips, which is how concurrent
+requests are batched (see batcher.py) and how a hot account is one row update per batch.
+A hot, mostly credited account also has several balance shards: a credit locks one shard
+chosen at random, a debit locks them all and checks their sum, so concurrent payers of
+one merchant do not queue on one row lock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from zhifu.clock import business_day
+from zhifu.db import idempotency
+from zhifu.db.database import Conn
+from zhifu.errors import (
+    BalanceCapExceeded,
+    CurrencyMismatch,
+    HoldExpired,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidRequest,
+    InvalidStateTransition,
+    LimitExceeded,
+    NotFound,
+    ZhifuError,
+)
+from zhifu.ledger.accounts import AccountInfo, load_accounts
+from zhifu.ledger.commands import (
+    Command,
+    CreateHold,
+    Outcome,
+    PostEntry,
+    PostHold,
+    VoidHold,
+    fingerprint,
+)
+from zhifu.money import MAX_AMOUNT, check_currency
+
+
+@dataclass(slots=True)
+class _Shard:
+    posted: int
+    pending_out: int
+    pending_in: int
+    d_posted: int = 0
+    d_pending_out: int = 0
+    d_pending_in: int = 0
+
+
+@dataclass(slots=True)
+class _Account:
+    """An account's locked balance rows and its limits, as the batch moves it."""
+
+    info: AccountInfo
+    floor: int | None
+    cap: int | None
+    single_debit_limit: int | None
+    daily_debit_limit: int | None
+    debit_day: date | None
+    debit_day_total: int
+    shards: dict[int, _Shard] = field(default_factory=dict)
+    day_changed: bool = False
+
+    @property
+    def posted(self) -> int:
+        return sum(s.posted + s.d_posted for s in self.shards.values())
+
+    @property
+    def pending_out(self) -> int:
+        return sum(s.pending_out + s.d_pending_out for s in self.shards.values())
+
+    @property
+    def pending_in(self) -> int:
+        return sum(s.pending_in + s.d_pending_in for s in self.shards.values())
+
+    def credit_shard(self) -> int:
+        return next(iter(self.shards))
+
+    def outflow_today(self, today: date) -> int:
+        return self.debit_day_total if self.debit_day == today else 0
+
+    def check_debit(self, amount: int, today: date, *, reserve: bool = True) -> None:
+        if self.floor is not None and self.posted - self.pending_out - amount < self.floor:
+            raise InsufficientFunds(
+                "insufficient funds", account_id=self.info.id, available=self.available()
+            )
+        if self.single_debit_limit is not None and amount > self.single_debit_limit:
+            raise LimitExceeded(
+                "amount exceeds the single-payment limit", limit=self.single_debit_limit
+            )
+        if (
+            self.daily_debit_limit is not None
+            and self.outflow_today(today) + amount > self.daily_debit_limit
+        ):
+            raise LimitExceeded(
+                "amount exceeds the daily outflow limit",
+                limit=self.daily_debit_limit,
+                used_today=self.outflow_today(today),
+            )
+
+    def check_credit(self, amount: int) -> None:
+        if self.cap is not None and self.posted + self.pending_in + amount > self.cap:
+            raise BalanceCapExceeded(
+                "the balance would exceed its cap", account_id=self.info.id, cap=self.cap
+            )
+
+    def available(self) -> int:
+        return self.posted - self.pending_out
+
+    def count_outflow(self, amount: int, today: date) -> None:
+        if self.debit_day != today:
+            self.debit_day, self.debit_day_total = today, 0
+        self.debit_day_total = max(0, self.debit_day_total + amount)
+        self.day_changed = True
+
+
+@dataclass(slots=True)
+class _Hold:
+    id: int
+    kind: str
+    debit_account_id: int
+    credit_account_id: int
+    credit_shard: int
+    currency: str
+    amount: int
+    posted_amount: int
+    state: str
+    expires_at: datetime | None
+    created_at: datetime
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    entry_id: int | None = None
+    closed_at: datetime | None = None
+    is_new: bool = False
+    changed: bool = False
+
+
+@dataclass(slots=True)
+class _NewEntry:
+    kind: str
+    description: str
+    metadata: dict[str, Any]
+    exchange_rate: str | None
+    postings: list[tuple[int, str, int]]  # (account_id, currency, amount)
+    id: int = 0
+
+
+class _Batch:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.today = business_day(now)
+        self.accounts: dict[int, _Account] = {}
+        self.holds: dict[int, _Hold] = {}
+        self.entries: list[_NewEntry] = []
+        self.new_holds: list[_Hold] = []
+
+
+async def apply(conn: Conn, commands: Sequence[Command], now: datetime) -> list[Outcome]:
+    """Apply `commands` in order inside the caller's transaction; one Outcome each."""
+    outcomes: list[Outcome | None] = [None] * len(commands)
+    batch = _Batch(now)
+    replay_of = await _claim_keys(conn, commands, outcomes)
+    await _lock_holds(conn, commands, outcomes, batch)
+    infos = await load_accounts(conn, _account_ids(commands, batch))
+    await _lock_balances(conn, commands, outcomes, infos, batch)
+
+    pending: list[tuple[int, Any]] = []  # (command index, deferred result builder)
+    for i, command in enumerate(commands):
+        if outcomes[i] is not None or i in replay_of:
+            continue
+        try:
+            pending.append((i, _decide(command, infos, batch)))
+        except ZhifuError as error:
+            outcomes[i] = Outcome(error=error)
+
+    await _assign_ids(conn, batch)
+    results = {i: build() for i, build in pending}
+    for i, result in results.items():
+        outcomes[i] = Outcome(result=result)
+    for i, first in replay_of.items():
+        outcomes[i] = _replay(outcomes[first])
+    await _write(conn, batch)
+    await _settle_keys(conn, commands, outcomes, replay_of)
+    return [o if o is not None else Outcome(error=ZhifuError("not applied")) for o in outcomes]
+
+
+def _replay(first: Outcome | None) -> Outcome:
+    assert first is not None
+    return Outcome(result=first.result, error=first.error, replayed=True)
+
+
+async def _claim_keys(
+    conn: Conn, commands: Sequence[Command], outcomes: list[Outcome | None]
+) -> dict[int, int]:
+    """Claim keys; fill outcomes of stored ones; return in-batch repeats -> first index."""
+    hashes: dict[str, str] = {}
+    first_index: dict[str, int] = {}
+    replay_of: dict[int, int] = {}
+    for i, command in enumerate(commands):
+        if command.key is None:
+            continue
+        digest = idempotency.request_hash(fingerprint(command))
+        if command.key in first_index:
+            if hashes[command.key] != digest:
+                outcomes[i] = Outcome(error=_reused(command.key))
+            else:
+                replay_of[i] = first_index[command.key]
+            continue
+        first_index[command.key] = i
+        hashes[command.key] = digest
+    stored = await idempotency.claim(conn, hashes)
+    for key, previous in stored.items():
+        i = first_index[key]
+        if previous.request_hash != hashes[key]:
+            outcomes[i] = Outcome(error=_reused(key))
+        else:
+            outcomes[i] = Outcome(result=previous.result, replayed=True)
+    return replay_of
+
+
+def _reused(key: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        "this idempotency key was already used for a different request", key=key
+    )
+
+
+async def _lock_holds(
+    conn: Conn, commands: Sequence[Command], outcomes: list[Outcome | None], batch: _Batch
+) -> None:
+    ids = sorted(
+        {c.hold_id for i, c in enumerate(commands) if isinstance(c, PostHold | VoidHold)} - {0}
+    )
+    if not ids:
+        return
+    cur = await conn.execute(
+        """
+        select id, kind, debit_account_id, credit_account_id, credit_shard, currency, amount,
+               posted_amount, state, expires_at, created_at
+        from ledger_hold where id = any(%s) order by id for update
+        """,
+        (ids,),
+    )
+    for row in await cur.fetchall():
+        batch.holds[row["id"]] = _Hold(**row)
+
+
+def _account_ids(commands: Sequence[Command], batch: _Batch) -> set[int]:
+    ids: set[int] = set()
+    for command in commands:
+        if isinstance(command, PostEntry):
+            ids.update(leg.account_id for leg in command.legs)
+        elif isinstance(command, CreateHold):
+            ids.update((command.debit_account_id, command.credit_account_id))
+    for hold in batch.holds.values():
+        ids.update((hold.debit_account_id, hold.credit_account_id))
+    return ids
+
+
+def _debited_accounts(commands: Sequence[Command], batch: _Batch) -> set[int]:
+    """Accounts whose every shard must be locked: those money may leave."""
+    debited: set[int] = set()
+    for command in commands:
+        if isinstance(command, PostEntry):
+            debited.update(leg.account_id for leg in command.legs if leg.amount < 0)
+        elif isinstance(command, CreateHold):
+            debited.add(command.debit_account_id)
+    debited.update(hold.debit_account_id for hold in batch.holds.values())
+    return debited
+
+
+async def _lock_balances(
+    conn: Conn,
+    commands: Sequence[Command],
+    outcomes: list[Outcome | None],
+    infos: dict[int, AccountInfo],
+    batch: _Batch,
+) -> None:
+    debited = _debited_accounts(commands, batch)
+    wanted: list[tuple[int, int]] = []
+    for account_id, info in infos.items():
+        if info.shards == 1 or account_id in debited:
+            wanted.extend((account_id, shard) for shard in range(info.shards))
+        else:
+            wanted.append((account_id, random.randrange(info.shards)))
+    # Hold credits land on the shard the hold reserved.
+    for hold in batch.holds.values():
+        if hold.credit_account_id in infos:
+            wanted.append((hold.credit_account_id, hold.credit_shard))
+    wanted = sorted(set(wanted))
+    if not wanted:
+        return
+    cur = await conn.execute(
+        """
+        select b.account_id, b.shard, b.posted, b.pending_out, b.pending_in,
+               b.debit_day, b.debit_day_total,
+               a.floor, a.cap, a.single_debit_limit, a.daily_debit_limit
+        from ledger_balance b
+        join ledger_account a on a.id = b.account_id
+        join unnest(%s::bigint[], %s::int[]) as w(account_id, shard)
+          on w.account_id = b.account_id and w.shard = b.shard
+        order by b.account_id, b.shard
+        for update of b
+        """,
+        ([a for a, _ in wanted], [s for _, s in wanted]),
+    )
+    for row in await cur.fetchall():
+        account = batch.accounts.get(row["account_id"])
+        if account is None:
+            account = batch.accounts[row["account_id"]] = _Account(
+                info=infos[row["account_id"]],
+                floor=row["floor"],
+                cap=row["cap"],
+                single_debit_limit=row["single_debit_limit"],
+                daily_debit_limit=row["daily_debit_limit"],
+                debit_day=None,
+                debit_day_total=0,
+            )
+        if row["shard"] == 0:
+            account.debit_day, account.debit_day_total = row["debit_day"], row["debit_day_total"]
+        account.shards[row["shard"]] = _Shard(row["posted"], row["pending_out"], row["pending_in"])
+
+
+def _decide(command: Command, infos: dict[int, AccountInfo], batch: _Batch) -> Any:
+    """Accept `command` against the running balances (or raise); return a result builder."""
+    if isinstance(command, PostEntry):
+        return _decide_entry(command, infos, batch)
+    if isinstance(command, CreateHold):
+        return _decide_create_hold(command, infos, batch)
+    if isinstance(command, PostHold):
+        return _decide_post_hold(command, batch)
+    return _decide_void_hold(command, batch)
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        raise InvalidAmount("amount must be a positive integer of minor units", amount=str(amount))
+
+
+def _account(
+    account_id: int, currency: str, infos: dict[int, AccountInfo], batch: _Batch
+) -> _Account:
+    account = batch.accounts.get(account_id)
+    if account is None:
+        raise NotFound(f"ledger account {account_id} does not exist", account_id=account_id)
+    if account.info.currency != currency:
+        raise CurrencyMismatch(
+            f"account {account_id} holds {account.info.currency}, not {currency}",
+            account_id=account_id,
+        )
+    return account
+
+
+def _decide_entry(command: PostEntry, infos: dict[int, AccountInfo], batch: _Batch) -> Any:
+    if len(command.legs) < 2:
+        raise InvalidRequest("an entry needs at least two legs")
+    nets: dict[int, int] = {}
+    totals: dict[str, int] = {}
+    for leg in command.legs:
+        check_currency(leg.currency)
+        _check_amount(abs(leg.amount))
+        _account(leg.account_id, leg.currency, infos, batch)
+        nets[leg.account_id] = nets.get(leg.account_id, 0) + leg.amount
+        totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
+    if any(totals.values()):
+        raise InvalidRequest("the legs of an entry must sum to zero in each currency")
+    if len(totals) > 1 and not command.exchange_rate:
+        raise CurrencyMismatch("a movement across currencies needs an explicit exchange rate")
+    for account_id, net in nets.items():
+        if net < 0:
+            batch.accounts[account_id].check_debit(-net, batch.today)
+        elif net > 0:
+            batch.accounts[account_id].check_credit(net)
+    for account_id, net in nets.items():
+        account = batch.accounts[account_id]
+        if net < 0:
+            account.shards[0].d_posted += net
+            account.count_outflow(-net, batch.today)
+        elif net > 0:
+            account.shards[account.credit_shard()].d_posted += net
+    entry = _NewEntry(
+        kind=command.kind,
+        description=command.description,
+        metadata=dict(command.metadata),
+        exchange_rate=command.exchange_rate,
+        postings=[(leg.account_id, leg.currency, leg.amount) for leg in command.legs],
+    )
+    batch.entries.append(entry)
+    return lambda: {"entry_id": entry.id}
+
+
+def _decide_create_hold(command: CreateHold, infos: dict[int, AccountInfo], batch: _Batch) -> Any:
+    check_currency(command.currency)
+    _check_amount(command.amount)
+    if command.debit_account_id == command.credit_account_id:
+        raise InvalidRequest("a hold needs two different accounts")
+    if command.expires_at is not None and command.expires_at <= batch.now:
+        raise InvalidRequest("a hold cannot expire in the past")
+    debit = _account(command.debit_account_id, command.currency, infos, batch)
+    credit = _account(command.credit_account_id, command.currency, infos, batch)
+    debit.check_debit(command.amount, batch.today)
+    credit.check_credit(command.amount)
+    shard = credit.credit_shard()
+    debit.shards[0].d_pending_out += command.amount
+    debit.count_outflow(command.amount, batch.today)
+    credit.shards[shard].d_pending_in += command.amount
+    hold = _Hold(
+        id=0,
+        kind=command.kind,
+        debit_account_id=command.debit_account_id,
+        credit_account_id=command.credit_account_id,
+        credit_shard=shard,
+        currency=command.currency,
+        amount=command.amount,
+        posted_amount=0,
+        state="pending",
+        expires_at=command.expires_at,
+        created_at=batch.now,
+        description=command.description,
+        metadata=dict(command.metadata),
+        is_new=True,
+    )
+    batch.new_holds.append(hold)
+    return lambda: {"hold_id": hold.id, "state": "pending"}
+
+
+def _pending_hold(hold_id: int, batch: _Batch) -> _Hold:
+    hold = batch.holds.get(hold_id)
+    if hold is None:
+        raise NotFound(f"hold {hold_id} does not exist", hold_id=hold_id)
+    if hold.state != "pending":
+        raise InvalidStateTransition(
+            f"hold {hold_id} is {hold.state}, not pending", hold_id=hold_id, state=hold.state
+        )
+    if hold.expires_at is not None and hold.expires_at <= batch.now:
+        raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+    return hold
+
+
+def _release(hold: _Hold, batch: _Batch) -> tuple[_Account, _Account]:
+    debit = batch.accounts[hold.debit_account_id]
+    credit = batch.accounts[hold.credit_account_id]
+    debit.shards[0].d_pending_out -= hold.amount
+    credit.shards[hold.credit_shard].d_pending_in -= hold.amount
+    return debit, credit
+
+
+def _decide_post_hold(command: PostHold, batch: _Batch) -> Any:
+    hold = _pending_hold(command.hold_id, batch)
+    amount = hold.amount if command.amount is None else command.amount
+    _check_amount(amount)
+    if amount > hold.amount:
+        raise InvalidAmount(
+            "cannot post more than the hold reserved", amount=amount, reserved=hold.amount
+        )
+    credit = batch.accounts[hold.credit_account_id]
+    if credit.cap is not None and credit.posted + amount > credit.cap:
+        raise BalanceCapExceeded("the balance would exceed its cap", cap=credit.cap)
+    debit, credit = _release(hold, batch)
+    debit.shards[0].d_posted -= amount
+    credit.shards[hold.credit_shard].d_posted += amount
+    if amount < hold.amount and business_day(hold.created_at) == batch.today:
+        debit.count_outflow(-(hold.amount - amount), batch.today)
+    entry = _NewEntry(
+        kind=hold.kind,
+        description=command.description or hold.description,
+        metadata={**hold.metadata, **command.metadata, "hold_id": hold.id},
+        exchange_rate=None,
+        postings=[
+            (hold.debit_account_id, hold.currency, -amount),
+            (hold.credit_account_id, hold.currency, amount),
+        ],
+    )
+    batch.entries.append(entry)
+    hold.state, hold.posted_amount, hold.closed_at, hold.changed = (
+        "posted",
+        amount,
+        batch.now,
+        True,
+    )
+
+    def result() -> dict[str, Any]:
+        hold.entry_id = entry.id
+        return {"hold_id": hold.id, "entry_id": entry.id, "posted_amount": amount}
+
+    return result
+
+
+def _decide_void_hold(command: VoidHold, batch: _Batch) -> Any:
+    hold = batch.holds.get(command.hold_id)
+    if hold is None:
+        raise NotFound(f"hold {command.hold_id} does not exist", hold_id=command.hold_id)
+    if hold.state != "pending":
+        raise InvalidStateTransition(
+            f"hold {hold.id} is {hold.state}, not pending", hold_id=hold.id, state=hold.state
+        )
+    debit, _ = _release(hold, batch)
+    if business_day(hold.created_at) == batch.today:
+        debit.count_outflow(-hold.amount, batch.today)
+    state = "expired" if command.expired else "voided"
+    hold.state, hold.closed_at, hold.changed = state, batch.now, True
+    return lambda: {"hold_id": hold.id, "state": state}
+
+
+async def _assign_ids(conn: Conn, batch: _Batch) -> None:
+    if batch.entries:
+        ids = await _next_ids(conn, "ledger_entry_id_seq", len(batch.entries))
+        for entry, entry_id in zip(batch.entries, ids, strict=True):
+            entry.id = entry_id
+    if batch.new_holds:
+        ids = await _next_ids(conn, "ledger_hold_id_seq", len(batch.new_holds))
+        for hold, hold_id in zip(batch.new_holds, ids, strict=True):
+            hold.id = hold_id
+
+
+async def _next_ids(conn: Conn, sequence: str, count: int) -> list[int]:
+    cur = await conn.execute(
+        "select nextval(%s::regclass) as id from generate_series(1, %s)", (sequence, count)
+    )
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def _write(conn: Conn, batch: _Batch) -> None:
+    await _write_entries(conn, batch)
+    await _write_holds(conn, batch)
+    await _write_balances(conn, batch)
+
+
+async def _write_entries(conn: Conn, batch: _Batch) -> None:
+    if not batch.entries:
+        return
+    entries = batch.entries
+    await conn.execute(
+        """
+        insert into ledger_entry (id, kind, description, exchange_rate, metadata, created_at)
+        select id, kind, description, rate, metadata, %s
+        from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+          as e(id, kind, description, rate, metadata)
+        """,
+        (
+            batch.now,
+            [e.id for e in entries],
+            [e.kind for e in entries],
+            [e.description for e in entries],
+            [e.exchange_rate for e in entries],
+            [Jsonb(e.metadata) for e in entries],
+        ),
+    )
+    postings = [(e.id, *p) for e in entries for p in e.postings]
+    await conn.execute(
+        """
+        insert into ledger_posting (entry_id, account_id, currency, amount, created_at)
+        select entry_id, account_id, currency, amount, %s
+        from unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[])
+          as p(entry_id, account_id, currency, amount)
+        """,
+        (
+            batch.now,
+            [p[0] for p in postings],
+            [p[1] for p in postings],
+            [p[2] for p in postings],
+            [p[3] for p in postings],
+        ),
+    )
+
+
+async def _write_holds(conn: Conn, batch: _Batch) -> None:
+    new = batch.new_holds
+    if new:
+        await conn.execute(
+            """
+            insert into ledger_hold (id, kind, debit_account_id, credit_account_id, credit_shard,
+                currency, amount, state, description, metadata, expires_at, created_at)
+            select id, kind, debit, credit, shard, currency, amount, 'pending', description,
+                   metadata, expires_at, %s
+            from unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::int[],
+                        %s::text[], %s::bigint[], %s::text[], %s::jsonb[], %s::timestamptz[])
+              as h(id, kind, debit, credit, shard, currency, amount, description, metadata,
+                   expires_at)
+            """,
+            (
+                batch.now,
+                [h.id for h in new],
+                [h.kind for h in new],
+                [h.debit_account_id for h in new],
+                [h.credit_account_id for h in new],
+                [h.credit_shard for h in new],
+                [h.currency for h in new],
+                [h.amount for h in new],
+                [h.description for h in new],
+                [Jsonb(h.metadata) for h in new],
+                [h.expires_at for h in new],
+            ),
+        )
+    changed = [h for h in batch.holds.values() if h.changed]
+    if changed:
+        await conn.execute(
+            """
+            update ledger_hold h
+            set state = c.state, posted_amount = c.posted_amount, entry_id = c.entry_id,
+                closed_at = c.closed_at
+            from unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[])
+              as c(id, state, posted_amount, entry_id, closed_at)
+            where h.id = c.id
+            """,
+            (
+                [h.id for h in changed],
+                [h.state for h in changed],
+                [h.posted_amount for h in changed],
+                [h.entry_id for h in changed],
+                [h.closed_at for h in changed],
+            ),
+        )
+
+
+async def _write_balances(conn: Conn, batch: _Batch) -> None:
+    rows: list[tuple[int, int, int, int, int, date | None, int | None]] = []
+    for account_id, account in batch.accounts.items():
+        for shard_no, shard in account.shards.items():
+            day_changed = shard_no == 0 and account.day_changed
+            if not (shard.d_posted or shard.d_pending_out or shard.d_pending_in or day_changed):
+                continue
+            rows.append(
+                (
+                    account_id,
+                    shard_no,
+                    shard.d_posted,
+                    shard.d_pending_out,
+                    shard.d_pending_in,
+                    account.debit_day if day_changed else None,
+                    account.debit_day_total if day_changed else None,
+                )
+            )
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    await conn.execute(
+        """
+        update ledger_balance b
+        set posted = b.posted + d.posted,
+            pending_out = b.pending_out + d.pending_out,
+            pending_in = b.pending_in + d.pending_in,
+            debit_day = coalesce(d.debit_day, b.debit_day),
+            debit_day_total = coalesce(d.debit_day_total, b.debit_day_total)
+        from unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::bigint[],
+                    %s::date[], %s::bigint[])
+          as d(account_id, shard, posted, pending_out, pending_in, debit_day, debit_day_total)
+        where b.account_id = d.account_id and b.shard = d.shard
+        """,
+        [list(column) for column in columns],
+    )
+
+
+async def _settle_keys(
+    conn: Conn,
+    commands: Sequence[Command],
+    outcomes: list[Outcome | None],
+    replay_of: dict[int, int],
+) -> None:
+    """Store results of accepted keyed commands; release the keys of refused ones."""
+    done: dict[str, Any] = {}
+    released: list[str] = []
+    for i, (command, outcome) in enumerate(zip(commands, outcomes, strict=True)):
+        if command.key is None or outcome is None or outcome.replayed or i in replay_of:
+            continue
+        if outcome.error is None:
+            done[command.key] = outcome.result
+        elif not isinstance(outcome.error, IdempotencyConflict):
+            released.append(command.key)
+    await idempotency.complete(conn, done)
+    await idempotency.release(conn, released)

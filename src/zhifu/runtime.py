@@ -1,0 +1,1 @@
+"""Wiring: the database (embedded or external), migrations, and the services on top."""

@@ -1,0 +1,71 @@
+"""Test databases: a fresh database on the embedded server, and on the external server
+named by ZHIFU_TEST_DATABASE_URL when it is set. Tests that take `db` run on each."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from zhifu.clock import ManualClock
+from zhifu.db import Database
+from zhifu.db.embedded import start_embedded
+from zhifu.db.migrate import upgrade
+
+_EMBEDDED_DIR = Path(
+    os.environ.get("ZHIFU_TEST_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="zhifu-test-pg-")
+)
+
+
+def _backends() -> list[str]:
+    names = ["embedded"]
+    if os.environ.get("ZHIFU_TEST_DATABASE_URL"):
+        names.append("external")
+    return names
+
+
+def _with_database(url: str, name: str) -> str:
+    conninfo = psycopg.conninfo.conninfo_to_dict(url)
+    conninfo["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**conninfo)
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> dict[str, str]:
+    urls = {"embedded": start_embedded(_EMBEDDED_DIR)}
+    if os.environ.get("ZHIFU_TEST_DATABASE_URL"):
+        urls["external"] = os.environ["ZHIFU_TEST_DATABASE_URL"]
+    return urls
+
+
+def create_database(server_url: str) -> str:
+    """Create and migrate a fresh database on a server; return its URL."""
+    name = f"zhifu_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    url = _with_database(server_url, name)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=_backends())
+def database_url(request: pytest.FixtureRequest, server_urls: dict[str, str]) -> Iterator[str]:
+    yield create_database(server_urls[request.param])
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, max_size=40)
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
