@@ -19,6 +19,7 @@ from zhifu.clock import Clock
 from zhifu.db.database import Database
 from zhifu.ledger import engine
 from zhifu.ledger.commands import Command, Outcome
+from zhifu.metrics import LEDGER_BATCH_SIZE
 
 
 class Batcher:
@@ -94,6 +95,7 @@ class Batcher:
             return
         self.batches += 1
         self.commands += len(commands)
+        LEDGER_BATCH_SIZE.observe(len(commands))
         for (_, future), outcome in zip(taken, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)

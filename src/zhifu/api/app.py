@@ -1,0 +1,28 @@
+"""The FastAPI application: thin routers over the runtime's services."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from zhifu import __version__
+from zhifu.api import problems
+from zhifu.api.middleware import RequestContext
+from zhifu.api.routers import system
+from zhifu.runtime import Runtime
+
+DESCRIPTION = """
+zhifu's REST API. Amounts are integers of minor units (fen for CNY) with an ISO 4217
+currency. Every call that moves money needs an `Idempotency-Key` header: a retry with
+the same key returns the first result; the same key with a different request is refused.
+Errors are RFC 9457 `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="zhifu", version=__version__, description=DESCRIPTION)
+    app.state.runtime = runtime
+    problems.install(app)
+    for router in (system.router,):
+        app.include_router(router)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,32 @@
+"""Dependencies shared by the routers: the runtime, the signed-in user, idempotency keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from zhifu.errors import IdempotencyKeyRequired, InvalidRequest
+from zhifu.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> str:
+    """Every call that moves money carries an Idempotency-Key header (1-255 printable chars)."""
+    if key is None or not key.strip():
+        raise IdempotencyKeyRequired("this call moves money: send an Idempotency-Key header")
+    if len(key) > 255 or not key.isprintable():
+        raise InvalidRequest("the Idempotency-Key must be 1 to 255 printable characters")
+    return key
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]
