@@ -9,13 +9,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
+from zhifu.config import Settings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded
 from zhifu.db.migrate import upgrade
+from zhifu.runtime import Runtime
 
 _EMBEDDED_DIR = Path(
     os.environ.get("ZHIFU_TEST_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="zhifu-test-pg-")
@@ -69,3 +73,20 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(scope="session")
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    """The whole of zhifu's services on the test database (system clock)."""
+    rt = await Runtime.start(Settings(database_url=database_url))
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture(scope="session")
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the REST API, served in-process through ASGI."""
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:
+        yield http
