@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -13,6 +16,21 @@ from zhifu.runtime import Runtime
 from zhifu.worker import run_worker
 
 log = get_logger("zhifu.server")
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn re-raises Ctrl-C after it stops; zhifu still has to stop its worker and
+    the embedded database, then exit 0, so it only records the signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        signals = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 async def serve_async(settings: Settings) -> None:
@@ -27,14 +45,10 @@ async def serve_async(settings: Settings) -> None:
         server_header=False,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(runtime, stop))
     try:
-        if settings.demo:
-            from zhifu.demo_data import seed_and_describe
-
-            print(await seed_and_describe(runtime), flush=True)
         print(
             f"zhifu is running at http://{settings.host}:{settings.port}  "
             f"(API docs: /docs, health: /healthz, metrics: /metrics; Ctrl-C to stop)",

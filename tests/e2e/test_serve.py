@@ -1,0 +1,30 @@
+"""`zhifu serve` as a user runs it: start, answer, stop cleanly, survive kill -9."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.harness import ServerProcess, cli
+
+
+def embedded_postgres_running(data_dir: Path) -> bool:
+    found = subprocess.run(
+        ["pgrep", "-f", f"postgres.*{data_dir}/pgdata"], capture_output=True, check=False
+    )
+    return found.returncode == 0
+
+
+def test_serve_starts_stops_and_survives_kill(tmp_path: Path) -> None:
+    server = ServerProcess(data_dir=tmp_path).start()
+    assert httpx.get(f"{server.url}/openapi.json").json()["openapi"].startswith("3.1")
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+    server.kill()
+
+    again = ServerProcess(data_dir=tmp_path).start()
+    report = cli("ledger", "verify", data_dir=tmp_path)
+    assert report["ok"] is True
+    assert again.stop() == 0
+    assert not embedded_postgres_running(tmp_path)
