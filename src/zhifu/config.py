@@ -23,6 +23,10 @@ class Settings:
     # The batching window for concurrent ledger writes, in milliseconds.
     batch_window_ms: float = 2.0
     batch_max_size: int = 1000
+    # The bank simulator: how long each call takes, and how long a timed-out request
+    # takes to get its final answer.
+    bank_latency_ms: float = 0.0
+    bank_settle_delay_s: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -38,5 +42,10 @@ class Settings:
             settings = replace(settings, port=int(env["ZHIFU_PORT"]))
         if "ZHIFU_DEMO" in env:
             settings = replace(settings, demo=env["ZHIFU_DEMO"].lower() in {"1", "true", "yes"})
+        if "ZHIFU_BANK_LATENCY_MS" in env:
+            settings = replace(settings, bank_latency_ms=float(env["ZHIFU_BANK_LATENCY_MS"]))
+        if "ZHIFU_BANK_SETTLE_DELAY_S" in env:
+            delay = float(env["ZHIFU_BANK_SETTLE_DELAY_S"])
+            settings = replace(settings, bank_settle_delay_s=delay)
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

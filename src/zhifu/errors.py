@@ -119,3 +119,77 @@ class ServiceUnavailable(ZhifuError):
 class HoldExpired(InvalidStateTransition):
     code = "hold_expired"
     title = "Hold expired"
+
+
+# Identity: users, sessions, payment PINs, linked cards.
+
+
+class InvalidPhone(InvalidRequest):
+    code = "invalid_phone"
+    title = "Invalid phone number"
+
+
+class WeakPassword(InvalidRequest):
+    code = "weak_password"
+    title = "Password too weak"
+
+
+class InvalidPin(InvalidRequest):
+    code = "invalid_pin"
+    title = "Invalid payment PIN"
+
+
+class PhoneTaken(Conflict):
+    code = "phone_taken"
+    title = "Phone number already registered"
+
+
+class PinNotSet(Forbidden):
+    code = "pin_not_set"
+    title = "Payment PIN not set"
+
+
+class CurrentPinRequired(Forbidden):
+    code = "current_pin_required"
+    title = "Current payment PIN required"
+
+
+class IncorrectPin(Forbidden):
+    code = "incorrect_pin"
+    title = "Incorrect payment PIN"
+
+
+class PinLocked(Locked):
+    code = "pin_locked"
+    title = "Payment PIN locked"
+
+
+class InvalidCardNumber(InvalidRequest):
+    code = "invalid_card_number"
+    title = "Invalid card or account number"
+
+
+class CardAlreadyLinked(Conflict):
+    code = "card_already_linked"
+    title = "Card already linked"
+
+
+# Transfers between users.
+
+
+class SelfTransfer(InvalidRequest):
+    code = "self_transfer"
+    title = "Transfer to oneself"
+
+
+class RecipientNotFound(NotFound):
+    code = "recipient_not_found"
+    title = "Recipient not found"
+
+
+# Funding: top-ups and withdrawals through a bank.
+
+
+class CardUnlinked(Conflict):
+    code = "card_unlinked"
+    title = "Card or account no longer linked"

@@ -22,3 +22,14 @@ LEDGER_BATCH_SIZE = Histogram(
     "Commands applied per ledger transaction",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
 )
+WEBHOOK_DELIVERIES = Counter(
+    "zhifu_webhook_deliveries_total",
+    "Webhook attempts by what they did to the delivery "
+    "(succeeded, retrying, failed, superseded by a newer attempt)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "zhifu_webhook_attempt_seconds",
+    "Time from sending a webhook to its response or error",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -38,15 +38,20 @@ _DECIMAL = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?")
 
 
 def check_currency(currency: str) -> str:
-    if currency not in CURRENCIES:
+    if not isinstance(currency, str) or currency not in CURRENCIES:
         raise UnknownCurrency(f"unknown currency {currency!r}", currency=str(currency)[:8])
     return currency
 
 
-def check_minor(amount: int, *, allow_zero: bool = False) -> int:
-    """Validate an amount in minor units (a positive integer below MAX_AMOUNT)."""
+def _check_integer(amount: int) -> None:
+    """Refuse what is not an integer count of minor units (a float, a bool, a string)."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount("amount must be an integer number of minor units")
+
+
+def check_minor(amount: int, *, allow_zero: bool = False) -> int:
+    """Validate an amount in minor units (a positive integer below MAX_AMOUNT)."""
+    _check_integer(amount)
     if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidAmount("amount must be positive", amount=amount)
     if amount > MAX_AMOUNT:
@@ -74,6 +79,7 @@ def parse_decimal(text: str, currency: str) -> int:
 def format_decimal(amount: int, currency: str) -> str:
     """Format minor units as a plain decimal string: 1234 CNY -> "12.34"."""
     digits = CURRENCIES[check_currency(currency)]
+    _check_integer(amount)
     sign = "-" if amount < 0 else ""
     whole, fraction = divmod(abs(amount), 10**digits)
     return f"{sign}{whole}.{fraction:0{digits}d}" if digits else f"{sign}{whole}"
@@ -88,8 +94,7 @@ class Money:
 
     def __post_init__(self) -> None:
         check_currency(self.currency)
-        if isinstance(self.amount, bool) or not isinstance(self.amount, int):
-            raise InvalidAmount("amount must be an integer number of minor units")
+        _check_integer(self.amount)
 
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
@@ -116,6 +121,7 @@ class Money:
 
 def split_evenly(amount: int, parts: int) -> list[int]:
     """Split minor units into `parts` shares that differ by at most one and sum exactly."""
+    _check_integer(amount)
     if parts <= 0:
         raise ValueError("parts must be positive")
     share, remainder = divmod(amount, parts)

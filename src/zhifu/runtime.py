@@ -16,7 +16,12 @@ from zhifu.config import Settings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
+from zhifu.events import Dispatcher
+from zhifu.funding import BankConnector, BankSimulator, FundingService
+from zhifu.identity import CardService, UserService, load_tokenizer_secret
 from zhifu.ledger import Ledger
+from zhifu.payments.service import Payments
+from zhifu.transfers import TransferService
 
 # A background job: a name, how often it runs (seconds), and the work (returns a count).
 Job = tuple[str, float, Callable[[], Awaitable[int]]]
@@ -34,6 +39,13 @@ class Runtime:
     db: Database
     clock: Clock
     ledger: Ledger
+    users: UserService
+    cards: CardService
+    transfers: TransferService
+    webhooks: Dispatcher
+    bank: BankConnector
+    funding: FundingService
+    payments: Payments
     jobs: list[Job] = field(default_factory=list)
 
     @classmethod
@@ -46,11 +58,34 @@ class Runtime:
         db = Database(url)
         await db.open()
         clock = clock or SystemClock()
-        runtime = cls(settings=settings, db=db, clock=clock, ledger=Ledger(db, clock))
+        secret = await asyncio.to_thread(load_tokenizer_secret, settings.data_dir)
+        ledger, users = Ledger(db, clock), UserService(db, clock)
+        cards = CardService(db, clock, secret)
+        bank = BankSimulator.from_settings(db, clock, settings)
+        runtime = cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            ledger=ledger,
+            users=users,
+            cards=cards,
+            transfers=TransferService(db, clock, ledger, users),
+            webhooks=Dispatcher(db, clock),
+            bank=bank,
+            funding=FundingService(db, clock, ledger, users, cards, bank),
+            payments=Payments.build(db, clock, users, secret),
+        )
         runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
+        runtime.jobs.append(("deliver-webhooks", 0.5, runtime.webhooks.run_once))
+        bank.on_callback(runtime.funding.on_bank_callback)
+        runtime.jobs.append(("finish-funding-orders", 1.0, runtime.funding.resolve_pending))
+        runtime.jobs.append(("bank-simulator-callbacks", 0.5, bank.deliver_callbacks))
+        runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
+        runtime.jobs.extend(runtime.payments.jobs())
         return runtime
 
     async def close(self) -> None:
+        await self.webhooks.close()
         await self.ledger.close()
         await self.db.close()
         if not self.settings.database_url:

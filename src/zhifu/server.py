@@ -49,6 +49,10 @@ async def serve_async(settings: Settings) -> None:
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(runtime, stop))
     try:
+        if settings.demo:
+            from zhifu.demo_data import seed_and_describe
+
+            print(await seed_and_describe(runtime), flush=True)
         print(
             f"zhifu is running at http://{settings.host}:{settings.port}  "
             f"(API docs: /docs, health: /healthz, metrics: /metrics; Ctrl-C to stop)",

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from zhifu import __version__
 from zhifu.api import problems
 from zhifu.api.middleware import RequestContext
-from zhifu.api.routers import system
+from zhifu.api.routers import cards, funding, system, transfers, users, wallet
 from zhifu.runtime import Runtime
 
 DESCRIPTION = """
@@ -22,7 +22,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="zhifu", version=__version__, description=DESCRIPTION)
     app.state.runtime = runtime
     problems.install(app)
-    for router in (system.router,):
+    for router in (
+        system.router,
+        users.router,
+        cards.router,
+        transfers.router,
+        wallet.router,
+        funding.router,
+    ):
         app.include_router(router)
     app.add_middleware(RequestContext)
     return app

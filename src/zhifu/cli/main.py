@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from zhifu.cli import users
 from zhifu.cli.common import (
     DatabaseUrl,
     DataDir,
@@ -24,6 +25,7 @@ from zhifu.runtime import Runtime, resolve_database_url
 app = typer.Typer(help="zhifu: a self-hostable payment platform.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Inspect and check the ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(users.app, name="user")
 
 
 @app.command()

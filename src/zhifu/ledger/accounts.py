@@ -102,15 +102,18 @@ async def account_by_code(conn: Conn, code: str) -> AccountInfo:
     return AccountInfo(**row)
 
 
-async def system_account(conn: Conn, kind: AccountKind, currency: str) -> AccountInfo:
+async def system_account(
+    conn: Conn, kind: AccountKind, currency: str, *, shards: int = 1
+) -> AccountInfo:
     """The platform's own account of a kind in a currency, opened on first use.
 
+    The shard count only matters the first time (an account's shards never change).
     Clearing, suspense and conversion accounts have no floor: they mirror money held
     outside zhifu, so they run negative when users hold money inside it.
     """
     code = f"platform:{kind}:{currency}"
     floor = 0 if kind is AccountKind.PLATFORM_REVENUE else None
-    return await open_account(conn, code, kind, currency, floor=floor)
+    return await open_account(conn, code, kind, currency, floor=floor, shards=shards)
 
 
 async def set_limits(

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from zhifu.errors import ZhifuError
+from zhifu.money import check_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,12 @@ def transfer(
     currency: str,
     **options: Any,
 ) -> PostEntry:
-    """The common two-legged entry: `amount` from one account to another."""
+    """The common two-legged entry: `amount` from one account to another.
+
+    The amount must be positive: a negative one would silently reverse the direction and
+    take money from the account meant to receive it.
+    """
+    check_minor(amount)
     legs = (
         Leg(debit_account_id, -amount, currency),
         Leg(credit_account_id, amount, currency),

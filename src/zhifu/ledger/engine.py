@@ -17,12 +17,14 @@ one merchant do not queue on one row lock.
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from psycopg import AsyncCursor
 from psycopg.types.json import Jsonb
 
 from zhifu.clock import business_day
@@ -176,29 +178,65 @@ async def apply(conn: Conn, commands: Sequence[Command], now: datetime) -> list[
     """Apply `commands` in order inside the caller's transaction; one Outcome each."""
     outcomes: list[Outcome | None] = [None] * len(commands)
     batch = _Batch(now)
-    replay_of = await _claim_keys(conn, commands, outcomes)
-    await _lock_holds(conn, commands, outcomes, batch)
-    infos = await load_accounts(conn, _account_ids(commands, batch))
-    await _lock_balances(conn, commands, outcomes, infos, batch)
+    # Pipeline mode: statements whose results are not needed yet go out together, so a
+    # batch costs a few round trips: the keys, the locks (with the ids), the writes.
+    async with conn.pipeline():
+        prelude = await _prelude(conn, commands)
+        replay_of = await _claim_keys(conn, commands, outcomes)
+        await _lock_holds(conn, commands, outcomes, batch)
+        infos = await load_accounts(conn, _account_ids(commands, batch))
+        await _lock_balances(conn, commands, outcomes, infos, batch)
+        ids = await prelude.fetchone()
+        assert ids is not None
 
-    pending: list[tuple[int, Any]] = []  # (command index, deferred result builder)
-    for i, command in enumerate(commands):
-        if outcomes[i] is not None or i in replay_of:
-            continue
-        try:
-            pending.append((i, _decide(command, infos, batch)))
-        except ZhifuError as error:
-            outcomes[i] = Outcome(error=error)
+        pending: list[tuple[int, Any]] = []  # (command index, deferred result builder)
+        for i, command in enumerate(commands):
+            if outcomes[i] is not None or i in replay_of:
+                continue
+            try:
+                pending.append((i, _decide(command, infos, batch)))
+            except ZhifuError as error:
+                outcomes[i] = Outcome(error=error)
 
-    await _assign_ids(conn, batch)
-    results = {i: build() for i, build in pending}
-    for i, result in results.items():
-        outcomes[i] = Outcome(result=result)
-    for i, first in replay_of.items():
-        outcomes[i] = _replay(outcomes[first])
-    await _write(conn, batch)
-    await _settle_keys(conn, commands, outcomes, replay_of)
+        _assign_ids(ids, batch)
+        results = {i: build() for i, build in pending}
+        for i, result in results.items():
+            outcomes[i] = Outcome(result=result)
+        for i, first in replay_of.items():
+            outcomes[i] = _replay(outcomes[first])
+        await _write(conn, batch)
+        await _settle_keys(conn, commands, outcomes, replay_of)
+        await conn.execute("select set_config('plan_cache_mode', %s, true)", (ids["mode"],))
     return [o if o is not None else Outcome(error=ZhifuError("not applied")) for o in outcomes]
+
+
+async def _prelude(conn: Conn, commands: Sequence[Command]) -> AsyncCursor[Any]:
+    """Queue the statement that prepares the batch's transaction; its row is read later.
+
+    It switches to generic plans for the rest of the transaction (apply restores the
+    caller's mode at the end): the engine's statements take arrays, so PostgreSQL would
+    otherwise plan them afresh on every execution, a custom plan for an array of two
+    looking cheaper than the generic one, and that planning cost more server time than
+    the execution. The generic plans are index nested loops, right for any batch size.
+
+    It also draws the ids of the entries and holds the batch may create, one per command
+    that may create one: a refused command leaves a gap in the sequence, as a rolled-back
+    transaction does.
+    """
+    entries = sum(1 for c in commands if isinstance(c, PostEntry | PostHold))
+    holds = sum(1 for c in commands if isinstance(c, CreateHold))
+    return await conn.execute(
+        """
+        with old as materialized (select current_setting('plan_cache_mode') as mode)
+        select old.mode, set_config('plan_cache_mode', 'force_generic_plan', true),
+               array(select nextval('ledger_entry_id_seq') from generate_series(1, %s))
+                 as entry_ids,
+               array(select nextval('ledger_hold_id_seq') from generate_series(1, %s))
+                 as hold_ids
+        from old
+        """,
+        (entries, holds),
+    )
 
 
 def _replay(first: Outcome | None) -> Outcome:
@@ -213,10 +251,12 @@ async def _claim_keys(
     hashes: dict[str, str] = {}
     first_index: dict[str, int] = {}
     replay_of: dict[int, int] = {}
+    keyed: dict[int, tuple[str, str]] = {}  # command index -> (key, request hash)
     for i, command in enumerate(commands):
         if command.key is None:
             continue
         digest = idempotency.request_hash(fingerprint(command))
+        keyed[i] = (command.key, digest)
         if command.key in first_index:
             if hashes[command.key] != digest:
                 outcomes[i] = Outcome(error=_reused(command.key))
@@ -226,9 +266,15 @@ async def _claim_keys(
         first_index[command.key] = i
         hashes[command.key] = digest
     stored = await idempotency.claim(conn, hashes)
-    for key, previous in stored.items():
-        i = first_index[key]
-        if previous.request_hash != hashes[key]:
+    # A key stored before this batch answers each of its occurrences in the batch against
+    # the stored request, not against the first occurrence: a true retry replays even when
+    # a request reusing its key came earlier in the same batch.
+    for i, (key, digest) in keyed.items():
+        previous = stored.get(key)
+        if previous is None:
+            continue
+        replay_of.pop(i, None)
+        if previous.request_hash != digest:
             outcomes[i] = Outcome(error=_reused(key))
         else:
             outcomes[i] = Outcome(result=previous.result, replayed=True)
@@ -318,7 +364,7 @@ async def _lock_balances(
         order by b.account_id, b.shard
         for update of b
         """,
-        ([a for a, _ in wanted], [s for _, s in wanted]),
+        (_ints(a for a, _ in wanted), _ints(s for _, s in wanted)),
     )
     for row in await cur.fetchall():
         account = batch.accounts.get(row["account_id"])
@@ -374,7 +420,8 @@ def _decide_entry(command: PostEntry, infos: dict[int, AccountInfo], batch: _Bat
     totals: dict[str, int] = {}
     for leg in command.legs:
         check_currency(leg.currency)
-        _check_amount(abs(leg.amount))
+        # a leg is signed, so check its size; but a bool or a string is no amount at all
+        _check_amount(abs(leg.amount) if type(leg.amount) is int else leg.amount)
         _account(leg.account_id, leg.currency, infos, batch)
         nets[leg.account_id] = nets.get(leg.account_id, 0) + leg.amount
         totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
@@ -410,6 +457,10 @@ def _decide_create_hold(command: CreateHold, infos: dict[int, AccountInfo], batc
     _check_amount(command.amount)
     if command.debit_account_id == command.credit_account_id:
         raise InvalidRequest("a hold needs two different accounts")
+    if command.expires_at is not None and (
+        not isinstance(command.expires_at, datetime) or command.expires_at.utcoffset() is None
+    ):
+        raise InvalidRequest("a hold's expiry must be a datetime with a time zone")
     if command.expires_at is not None and command.expires_at <= batch.now:
         raise InvalidRequest("a hold cannot expire in the past")
     debit = _account(command.debit_account_id, command.currency, infos, batch)
@@ -518,65 +569,104 @@ def _decide_void_hold(command: VoidHold, batch: _Batch) -> Any:
     return lambda: {"hold_id": hold.id, "state": state}
 
 
-async def _assign_ids(conn: Conn, batch: _Batch) -> None:
-    if batch.entries:
-        ids = await _next_ids(conn, "ledger_entry_id_seq", len(batch.entries))
-        for entry, entry_id in zip(batch.entries, ids, strict=True):
-            entry.id = entry_id
-    if batch.new_holds:
-        ids = await _next_ids(conn, "ledger_hold_id_seq", len(batch.new_holds))
-        for hold, hold_id in zip(batch.new_holds, ids, strict=True):
-            hold.id = hold_id
-
-
-async def _next_ids(conn: Conn, sequence: str, count: int) -> list[int]:
-    cur = await conn.execute(
-        "select nextval(%s::regclass) as id from generate_series(1, %s)", (sequence, count)
-    )
-    return [row["id"] for row in await cur.fetchall()]
+def _assign_ids(ids: dict[str, Any], batch: _Batch) -> None:
+    for entry, entry_id in zip(batch.entries, ids["entry_ids"], strict=False):
+        entry.id = entry_id
+    for hold, hold_id in zip(batch.new_holds, ids["hold_ids"], strict=False):
+        hold.id = hold_id
+    if len(batch.entries) > len(ids["entry_ids"]) or len(batch.new_holds) > len(ids["hold_ids"]):
+        raise AssertionError("more entries or holds than commands that create them")
 
 
 async def _write(conn: Conn, batch: _Batch) -> None:
-    await _write_entries(conn, batch)
+    """Write the batch: entries, postings and balance deltas in one statement, then holds.
+
+    The postings' checks (balanced per entry, foreign keys) run at the end of that
+    statement, when its entries exist.
+    """
+    parts: list[str] = []
+    params: dict[str, Any] = {"now": batch.now}
+    if batch.entries:
+        entries = batch.entries
+        parts.append(
+            """
+            entries as (
+                insert into ledger_entry (id, kind, description, exchange_rate, metadata,
+                                          created_at)
+                select id, kind, description, rate, metadata, %(now)s
+                from unnest(%(e_id)s::bigint[], %(e_kind)s::text[], %(e_desc)s::text[],
+                            %(e_rate)s::text[], %(e_meta)s::jsonb[])
+                  as e(id, kind, description, rate, metadata)
+            ),
+            postings as (
+                insert into ledger_posting (entry_id, account_id, currency, amount, created_at)
+                select entry_id, account_id, currency, amount, %(now)s
+                from unnest(%(p_entry)s::bigint[], %(p_account)s::bigint[],
+                            %(p_currency)s::text[], %(p_amount)s::bigint[])
+                  as p(entry_id, account_id, currency, amount)
+            )
+            """
+        )
+        postings = [(e.id, *p) for e in entries for p in e.postings]
+        params.update(
+            e_id=_ints(e.id for e in entries),
+            e_kind=_texts(e.kind for e in entries),
+            e_desc=_texts(e.description for e in entries),
+            e_rate=_texts(e.exchange_rate for e in entries),
+            e_meta=_texts(json.dumps(e.metadata) for e in entries),
+            p_entry=_ints(p[0] for p in postings),
+            p_account=_ints(p[1] for p in postings),
+            p_currency=_texts(p[2] for p in postings),
+            p_amount=_ints(p[3] for p in postings),
+        )
+    rows = _balance_deltas(batch)
+    if rows:
+        parts.append(
+            """
+            balances as (
+                update ledger_balance b
+                set posted = b.posted + d.posted,
+                    pending_out = b.pending_out + d.pending_out,
+                    pending_in = b.pending_in + d.pending_in,
+                    debit_day = coalesce(d.debit_day, b.debit_day),
+                    debit_day_total = coalesce(d.debit_day_total, b.debit_day_total)
+                from unnest(%(b_account)s::bigint[], %(b_shard)s::int[], %(b_posted)s::bigint[],
+                            %(b_out)s::bigint[], %(b_in)s::bigint[], %(b_day)s::date[],
+                            %(b_day_total)s::bigint[])
+                  as d(account_id, shard, posted, pending_out, pending_in, debit_day,
+                       debit_day_total)
+                where b.account_id = d.account_id and b.shard = d.shard
+            )
+            """
+        )
+        params.update(
+            b_account=_ints(r[0] for r in rows),
+            b_shard=_ints(r[1] for r in rows),
+            b_posted=_ints(r[2] for r in rows),
+            b_out=_ints(r[3] for r in rows),
+            b_in=_ints(r[4] for r in rows),
+            b_day=_texts(None if r[5] is None else r[5].isoformat() for r in rows),
+            b_day_total=_ints(r[6] for r in rows),
+        )
+    if parts:
+        await conn.execute("with " + ",".join(parts) + " select 1", params)
     await _write_holds(conn, batch)
-    await _write_balances(conn, batch)
 
 
-async def _write_entries(conn: Conn, batch: _Batch) -> None:
-    if not batch.entries:
-        return
-    entries = batch.entries
-    await conn.execute(
-        """
-        insert into ledger_entry (id, kind, description, exchange_rate, metadata, created_at)
-        select id, kind, description, rate, metadata, %s
-        from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
-          as e(id, kind, description, rate, metadata)
-        """,
-        (
-            batch.now,
-            [e.id for e in entries],
-            [e.kind for e in entries],
-            [e.description for e in entries],
-            [e.exchange_rate for e in entries],
-            [Jsonb(e.metadata) for e in entries],
-        ),
-    )
-    postings = [(e.id, *p) for e in entries for p in e.postings]
-    await conn.execute(
-        """
-        insert into ledger_posting (entry_id, account_id, currency, amount, created_at)
-        select entry_id, account_id, currency, amount, %s
-        from unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[])
-          as p(entry_id, account_id, currency, amount)
-        """,
-        (
-            batch.now,
-            [p[0] for p in postings],
-            [p[1] for p in postings],
-            [p[2] for p in postings],
-            [p[3] for p in postings],
-        ),
+def _ints(values: Iterable[int | None]) -> str:
+    """An array literal of integers: much cheaper to send than a list psycopg adapts."""
+    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+
+
+def _texts(values: Iterable[str | None]) -> str:
+    """An array literal of strings, each quoted (a backslash escapes `"` and itself)."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        + "}"
     )
 
 
@@ -629,7 +719,10 @@ async def _write_holds(conn: Conn, batch: _Batch) -> None:
         )
 
 
-async def _write_balances(conn: Conn, batch: _Batch) -> None:
+def _balance_deltas(
+    batch: _Batch,
+) -> list[tuple[int, int, int, int, int, date | None, int | None]]:
+    """One row per balance shard the batch changed: its deltas, netted over the batch."""
     rows: list[tuple[int, int, int, int, int, date | None, int | None]] = []
     for account_id, account in batch.accounts.items():
         for shard_no, shard in account.shards.items():
@@ -647,24 +740,7 @@ async def _write_balances(conn: Conn, batch: _Batch) -> None:
                     account.debit_day_total if day_changed else None,
                 )
             )
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    await conn.execute(
-        """
-        update ledger_balance b
-        set posted = b.posted + d.posted,
-            pending_out = b.pending_out + d.pending_out,
-            pending_in = b.pending_in + d.pending_in,
-            debit_day = coalesce(d.debit_day, b.debit_day),
-            debit_day_total = coalesce(d.debit_day_total, b.debit_day_total)
-        from unnest(%s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::bigint[],
-                    %s::date[], %s::bigint[])
-          as d(account_id, shard, posted, pending_out, pending_in, debit_day, debit_day_total)
-        where b.account_id = d.account_id and b.shard = d.shard
-        """,
-        [list(column) for column in columns],
-    )
+    return rows
 
 
 async def _settle_keys(

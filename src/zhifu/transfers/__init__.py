@@ -1,1 +1,6 @@
-"""transfers"""
+"""Person-to-person transfers with receipts; balances and statements of wallets."""
+
+from zhifu.transfers.receipts import Receipt, StatementItem, WalletBalance
+from zhifu.transfers.service import TransferService
+
+__all__ = ["Receipt", "StatementItem", "TransferService", "WalletBalance"]

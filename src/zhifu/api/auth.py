@@ -1,0 +1,30 @@
+"""Bearer authentication: `CurrentUser` is the user whose session token came with the call.
+
+Tokens come from POST /v1/sessions and travel as `Authorization: Bearer <token>`. A
+missing, malformed, unknown or expired token is a 401 problem+json (`unauthorized`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from zhifu.api.deps import RuntimeDep
+from zhifu.errors import Unauthorized
+from zhifu.identity import User
+
+bearer = HTTPBearer(auto_error=False, description="A session token from POST /v1/sessions")
+
+
+async def current_user(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("sign in first: send Authorization: Bearer <session token>")
+    return await runtime.users.authenticate(credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,104 @@
+"""Users and sessions: sign up, sign in, the profile, the payment PIN, the KYC tier."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, ConfigDict, Field
+
+from zhifu.api.auth import CurrentUser, bearer
+from zhifu.api.deps import RuntimeDep, idempotency_key
+from zhifu.identity import User
+from zhifu.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["users"])
+
+# Database ids are PostgreSQL bigints: anything larger is refused as input, not a 500.
+MAX_ID = 2**63 - 1
+
+
+def optional_idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> str | None:
+    """For creating calls that natural keys already dedupe: the header is optional."""
+    return None if key is None else idempotency_key(key)
+
+
+OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(max_length=32, description="11-digit Chinese mobile or +E.164")
+    password: str = Field(max_length=256, description="8 to 128 characters")
+
+
+class PinChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pin: str = Field(max_length=16, description="6 digits, not a run nor all one digit")
+    current_pin: str | None = Field(None, max_length=16, description="Needed to change it")
+
+
+class KycChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: int = Field(strict=True, ge=0, le=3, description="KYC tier, 0 to 3")
+
+
+async def profile(runtime: Runtime, user: User) -> dict[str, Any]:
+    balances = await runtime.transfers.balances(user.id)
+    return {
+        **user.to_dict(),
+        "limits": user.limits.to_dict(),
+        "balances": [balance.to_dict() for balance in balances],
+    }
+
+
+@router.post("/users", status_code=201)
+async def sign_up(
+    body: Credentials, runtime: RuntimeDep, key: OptionalIdempotencyKey
+) -> dict[str, Any]:
+    """Register with a phone number and password; opens the user's CNY wallet (tier 0)."""
+    user = await runtime.users.signup(body.phone, body.password, idempotency_key=key)
+    return user.to_dict()
+
+
+@router.post("/sessions", status_code=201)
+async def sign_in(body: Credentials, runtime: RuntimeDep) -> dict[str, Any]:
+    """Exchange phone and password for a bearer token valid for 30 days."""
+    session = await runtime.users.login(body.phone, body.password)
+    return session.to_dict()
+
+
+@router.delete("/sessions/current", status_code=204)
+async def sign_out(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Response:
+    """End the session whose token made this call."""
+    assert credentials is not None  # CurrentUser has already checked it
+    await runtime.users.logout(credentials.credentials)
+    return Response(status_code=204)
+
+
+@router.get("/me")
+async def me(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    """The signed-in user: profile, KYC limits, and the balance of each wallet."""
+    return await profile(runtime, user)
+
+
+@router.put("/me/pin", status_code=204)
+async def set_pin(body: PinChange, user: CurrentUser, runtime: RuntimeDep) -> Response:
+    """Set the payment PIN; changing it needs the current one (wrong tries count)."""
+    await runtime.users.set_pin(user.id, body.pin, current_pin=body.current_pin)
+    return Response(status_code=204)
+
+
+@router.post("/me/kyc")
+async def set_kyc_tier(body: KycChange, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    """Move the user to a KYC tier. An operator's decision after checking documents;
+    exposed to the user only while zhifu has no operator console."""
+    updated = await runtime.users.set_kyc_tier(user.id, body.tier)
+    return await profile(runtime, updated)

@@ -1,0 +1,39 @@
+"""Events: the transactional outbox and its delivery as signed webhooks.
+
+A capability emits an event in the transaction of the state change it describes
+(`emit`); the dispatcher, a worker job, delivers it to the owner's endpoint at least once,
+signed, retrying on a schedule. Receivers drop duplicates by event id and order events
+by their per-owner sequence.
+"""
+
+from zhifu.events.deliveries import Attempt, Delivery, list_attempts, list_deliveries, resend
+from zhifu.events.dispatcher import Dispatcher, HttpxSender, Sender, webhook_body
+from zhifu.events.endpoints import Endpoint, get_endpoint, set_endpoint
+from zhifu.events.outbox import Event, emit, get_event, list_events
+from zhifu.events.schedule import MAX_ATTEMPTS, RETRY_DELAYS, DeliveryState
+from zhifu.events.signing import InvalidSignature, signature_header, verify_signature
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "RETRY_DELAYS",
+    "Attempt",
+    "Delivery",
+    "DeliveryState",
+    "Dispatcher",
+    "Endpoint",
+    "Event",
+    "HttpxSender",
+    "InvalidSignature",
+    "Sender",
+    "emit",
+    "get_endpoint",
+    "get_event",
+    "list_attempts",
+    "list_deliveries",
+    "list_events",
+    "resend",
+    "set_endpoint",
+    "signature_header",
+    "verify_signature",
+    "webhook_body",
+]

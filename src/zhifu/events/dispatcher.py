@@ -1,0 +1,187 @@
+"""The dispatcher: delivers events as signed webhooks, at least once, with retries.
+
+A worker job calls `run_once` every fraction of a second: it fans new events out into
+deliveries, leases the due ones and starts one task per attempt (up to `max_in_flight`),
+so one slow endpoint does not hold up the others. Each task POSTs the event and records
+the outcome in a transaction of its own. Several workers may run at once: leases and
+attempt numbers keep them from delivering the same attempt twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import httpx
+
+from zhifu.clock import Clock
+from zhifu.db.database import Conn, Database
+from zhifu.events.outbox import Event
+from zhifu.events.queue import (
+    Claim,
+    claim_due,
+    fan_out_new_events,
+    give_up_abandoned,
+    record_attempt,
+)
+from zhifu.events.schedule import AttemptResult, DeliveryState
+from zhifu.events.signing import SIGNATURE_HEADER, signature_header
+from zhifu.logging import get_logger
+from zhifu.metrics import WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES
+
+log = get_logger("zhifu.events")
+
+SEND_TIMEOUT = 10.0
+DEFAULT_LEASE = timedelta(seconds=60)  # well above the longest exchange, 2 * SEND_TIMEOUT
+
+
+class Sender(Protocol):
+    """POSTs a body with headers to a url; returns the HTTP status code, raises when no
+    response arrives (connection refused, timeout)."""
+
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int: ...
+
+
+class HttpxSender:
+    """The production sender: one pooled httpx client, no redirects, the response body
+    left unread. `timeout` bounds each phase (connect, write, read); twice it bounds the
+    whole exchange, so an endpoint dribbling its headers cannot hold a delivery."""
+
+    def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
+        self._deadline = 2 * timeout
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        async with (
+            asyncio.timeout(self._deadline),
+            self._client.stream("POST", url, content=body, headers=dict(headers)) as reply,
+        ):
+            return reply.status_code
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def webhook_body(event: Event) -> bytes:
+    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def webhook_headers(claim: Claim, body: bytes, now: datetime) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "zhifu-webhooks/1",
+        "Zhifu-Event-Id": claim.event.id,
+        "Zhifu-Event-Type": claim.event.type,
+        "Zhifu-Sequence": str(claim.event.sequence),
+        "Zhifu-Delivery-Id": str(claim.delivery_id),
+        "Zhifu-Attempt": str(claim.attempt_no),
+        SIGNATURE_HEADER: signature_header(claim.secret, body, now),
+    }
+
+
+def _describe(failure: Exception) -> str:
+    detail = str(failure)
+    return f"{type(failure).__name__}: {detail}"[:500] if detail else type(failure).__name__
+
+
+def _outcome_label(state: DeliveryState | None) -> str:
+    if state is None:
+        return "superseded"
+    return "retrying" if state is DeliveryState.PENDING else state.value
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        sender: Sender | None = None,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+        batch_size: int = 100,
+        max_in_flight: int = 100,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        # A sender made here is closed here; an injected one belongs to the caller.
+        self._own_sender: HttpxSender | None = None
+        if sender is None:
+            sender = self._own_sender = HttpxSender()
+        self.sender = sender
+        self.lease = lease
+        self.batch_size = batch_size
+        self.max_in_flight = max_in_flight
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run_once(self) -> int:
+        """One tick: schedule new events, start due attempts; return how many started."""
+        now = self.clock.now()
+        await self.db.transaction(lambda conn: fan_out_new_events(conn, now, self.batch_size * 5))
+        given_up = await self.db.transaction(lambda conn: give_up_abandoned(conn, now))
+        WEBHOOK_DELIVERIES.labels("failed").inc(given_up)
+        room = min(self.batch_size, self.max_in_flight - len(self._in_flight))
+        if room <= 0:
+            return 0
+        claims = await self.db.transaction(lambda conn: claim_due(conn, now, self.lease, room))
+        for claim in claims:
+            task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.delivery_id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claims)
+
+    async def drain(self) -> None:
+        """Wait for every attempt in flight to finish and be recorded."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight)
+
+    async def deliver_due(self) -> int:
+        """Run one tick and wait for its attempts: a whole round, for tests and scripts."""
+        started = await self.run_once()
+        await self.drain()
+        return started
+
+    async def close(self) -> None:
+        """Stop: attempts in flight are dropped; their leases run out and they are retried."""
+        for task in list(self._in_flight):
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._own_sender is not None:
+            await self._own_sender.aclose()
+
+    async def _deliver(self, claim: Claim) -> None:
+        result = await self._attempt(claim)
+
+        async def record(conn: Conn) -> DeliveryState | None:
+            return await record_attempt(conn, claim, result, self.clock.now())
+
+        try:
+            state = await self.db.transaction(record)
+        except Exception as error:  # the lease runs out and the attempt is retried
+            log.error("webhook outcome not recorded", delivery=claim.delivery_id, error=repr(error))
+            return
+        WEBHOOK_DELIVERIES.labels(_outcome_label(state)).inc()
+        log.info(
+            "webhook attempt",
+            delivery=claim.delivery_id,
+            attempt=claim.attempt_no,
+            status=result.status_code,
+            outcome=_outcome_label(state),
+        )
+
+    async def _attempt(self, claim: Claim) -> AttemptResult:
+        body = webhook_body(claim.event)
+        headers = webhook_headers(claim, body, self.clock.now())
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            status = await self.sender(claim.url, body, headers)
+        except Exception as failure:  # no response: refused, timed out, reset
+            error = _describe(failure)
+        elapsed = time.perf_counter() - started
+        WEBHOOK_ATTEMPT_SECONDS.observe(elapsed)
+        return AttemptResult(status_code=status, error=error, duration_ms=round(elapsed * 1000))

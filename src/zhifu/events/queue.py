@@ -1,0 +1,160 @@
+"""The delivery queue in the database: what the dispatcher claims and records.
+
+Events are fanned out into one delivery each for the owner's endpoint, if it wants that
+type. A delivery is claimed with FOR UPDATE SKIP LOCKED, which counts an attempt and
+leases the delivery: its next_attempt_at moves to the end of the lease, so a worker that
+dies mid-delivery leaves a delivery that falls due again and is retried by another. The
+outcome of an attempt only decides the delivery if the attempt is still its latest
+(attempt numbers fence out a worker that lost its lease).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from zhifu.db.database import Conn
+from zhifu.events.outbox import EVENT_COLUMNS, Event, event_from_row
+from zhifu.events.schedule import MAX_ATTEMPTS, AttemptResult, DeliveryState, after_attempt
+
+ABANDONED = "abandoned: no outcome recorded before the lease ran out"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One attempt of one delivery, leased to this worker."""
+
+    delivery_id: int
+    attempt_no: int
+    url: str
+    secret: str = field(repr=False)
+    event: Event = field(repr=False)
+
+
+async def fan_out_new_events(conn: Conn, now: datetime, limit: int) -> int:
+    """Fan undispatched events out into deliveries; return how many deliveries."""
+    cur = await conn.execute(
+        """
+        with batch as (
+            select id, owner, event_type from outbox where dispatched_at is null
+            order by id limit %(limit)s for update skip locked
+        ), marked as (
+            update outbox o set dispatched_at = %(now)s from batch where o.id = batch.id
+        ), scheduled as (
+            insert into event_delivery (outbox_id, owner, state, next_attempt_at, created_at)
+            select b.id, b.owner, 'pending', %(now)s, %(now)s
+            from batch b join event_endpoint ep on ep.owner = b.owner
+            where ep.event_types is null or b.event_type = any(ep.event_types)
+            order by b.id
+            returning id
+        )
+        select count(*) as deliveries from scheduled
+        """,
+        {"limit": limit, "now": now},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["deliveries"])
+
+
+async def give_up_abandoned(conn: Conn, now: datetime) -> int:
+    """Fail deliveries whose last allowed attempt was abandoned; return how many."""
+    cur = await conn.execute(
+        """
+        with exhausted as (
+            update event_delivery set state = 'failed', next_attempt_at = null,
+                completed_at = %(now)s, last_status_code = null, last_error = %(abandoned)s
+            where state = 'pending' and next_attempt_at <= %(now)s and attempts >= %(max)s
+            returning id, attempts
+        ), marked as (
+            update event_delivery_attempt a set error = %(abandoned)s from exhausted e
+            where a.delivery_id = e.id and a.attempt_no = e.attempts
+              and a.status_code is null and a.error is null
+        )
+        select count(*) as failed from exhausted
+        """,
+        {"now": now, "abandoned": ABANDONED, "max": MAX_ATTEMPTS},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["failed"])
+
+
+async def claim_due(conn: Conn, now: datetime, lease: timedelta, limit: int) -> list[Claim]:
+    """Lease up to `limit` due deliveries to this worker and start an attempt of each."""
+    cur = await conn.execute(
+        f"""
+        with due as (
+            select id from event_delivery
+            where state = 'pending' and next_attempt_at <= %(now)s and attempts < %(max)s
+            order by next_attempt_at, id limit %(limit)s
+            for update skip locked
+        ), claimed as (
+            update event_delivery d set attempts = d.attempts + 1,
+                next_attempt_at = %(lease_end)s, last_attempt_at = %(now)s
+            from due where d.id = due.id
+            returning d.id, d.attempts, d.outbox_id, d.owner
+        ), abandoned as (
+            update event_delivery_attempt a set error = %(abandoned)s from claimed c
+            where a.delivery_id = c.id and a.attempt_no = c.attempts - 1
+              and a.status_code is null and a.error is null
+        ), started as (
+            insert into event_delivery_attempt (delivery_id, attempt_no, started_at)
+            select id, attempts, %(now)s from claimed
+        )
+        select c.id as delivery_id, c.attempts as attempt_no, ep.url, ep.secret,
+               {EVENT_COLUMNS}
+        from claimed c join outbox o on o.id = c.outbox_id
+        join event_endpoint ep on ep.owner = c.owner
+        order by c.id
+        """,
+        {
+            "now": now,
+            "lease_end": now + lease,
+            "limit": limit,
+            "max": MAX_ATTEMPTS,
+            "abandoned": ABANDONED,
+        },
+    )
+    return [
+        Claim(
+            delivery_id=row["delivery_id"],
+            attempt_no=row["attempt_no"],
+            url=row["url"],
+            secret=row["secret"],
+            event=event_from_row(row),
+        )
+        for row in await cur.fetchall()
+    ]
+
+
+async def record_attempt(
+    conn: Conn, claim: Claim, result: AttemptResult, now: datetime
+) -> DeliveryState | None:
+    """Store an attempt's outcome; return the delivery's new state, or None when a newer
+    attempt has taken over (this worker's lease ran out) and this one decides nothing."""
+    await conn.execute(
+        """
+        update event_delivery_attempt set status_code = %s, error = %s, duration_ms = %s
+        where delivery_id = %s and attempt_no = %s
+        """,
+        (result.status_code, result.error, result.duration_ms, claim.delivery_id, claim.attempt_no),
+    )
+    step = after_attempt(claim.attempt_no, result.acknowledged, now)
+    cur = await conn.execute(
+        """
+        update event_delivery set state = %(state)s, next_attempt_at = %(next)s,
+            completed_at = %(completed)s, last_status_code = %(status)s, last_error = %(error)s
+        where id = %(id)s and attempts = %(attempt)s and state = 'pending'
+        """,
+        {
+            "state": step.state.value,
+            "next": step.next_attempt_at,
+            "completed": None if step.state is DeliveryState.PENDING else now,
+            "status": result.status_code,
+            "error": result.error,
+            "id": claim.delivery_id,
+            "attempt": claim.attempt_no,
+        },
+    )
+    return step.state if cur.rowcount == 1 else None

@@ -1,0 +1,149 @@
+"""Guaranteed (escrow) trades: the buyer's money waits in a ledger hold until receipt.
+
+Paying creates a hold from the buyer's wallet to the merchant's pending settlement
+account. Confirmation, by the buyer or by the timeout the worker applies, posts the hold
+and takes the fee; an agreed refund, or a dispute decided for the buyer, voids it and the
+money never left the buyer's wallet. See states.py for the transitions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from zhifu.clock import Clock
+from zhifu.db.database import Conn, Database
+from zhifu.identity import wallet_account
+from zhifu.ledger import CreateHold, Leg, PostEntry, PostHold, VoidHold, apply
+from zhifu.payments.errors import TradeNotFound
+from zhifu.payments.merchants import merchant_accounts
+from zhifu.payments.states import EscrowEvent, EscrowState, TradeState, next_escrow_state
+from zhifu.payments.trades import Trade, TradeService, apply_one, revenue_account
+
+AUTO_CONFIRM_AFTER = timedelta(days=10)
+
+
+async def hold_in_escrow(
+    conn: Conn, trade: Trade, buyer_user_id: int, fee: int, now: datetime
+) -> dict[str, Any]:
+    """The trade's changes when its buyer pays into escrow (the money is held, not moved)."""
+    wallet = await wallet_account(conn, buyer_user_id, trade.currency)
+    pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
+    hold = CreateHold(
+        wallet,
+        pending,
+        trade.amount,
+        trade.currency,
+        kind="escrow",
+        description=trade.subject,
+        metadata={"trade_no": trade.trade_no, "merchant_id": trade.merchant_id},
+    )
+    result = await apply_one(conn, hold, now)
+    return {
+        "hold_id": result["hold_id"],
+        "escrow_state": EscrowState.PAID,
+        "auto_confirm_at": now + AUTO_CONFIRM_AFTER,
+    }
+
+
+class EscrowService:
+    def __init__(self, db: Database, clock: Clock, trades: TradeService) -> None:
+        self.db = db
+        self.clock = clock
+        self.trades = trades
+
+    async def ship(self, merchant_id: int, trade_no: str) -> Trade:
+        return await self._step(EscrowEvent.SHIP, trade_no, merchant_id=merchant_id)
+
+    async def confirm(self, buyer_user_id: int, trade_no: str) -> Trade:
+        return await self._step(EscrowEvent.CONFIRM, trade_no, buyer_user_id=buyer_user_id)
+
+    async def request_refund(self, buyer_user_id: int, trade_no: str) -> Trade:
+        return await self._step(EscrowEvent.REQUEST_REFUND, trade_no, buyer_user_id=buyer_user_id)
+
+    async def answer_refund(self, merchant_id: int, trade_no: str, *, agree: bool) -> Trade:
+        event = EscrowEvent.AGREE_REFUND if agree else EscrowEvent.REFUSE_REFUND
+        return await self._step(event, trade_no, merchant_id=merchant_id)
+
+    async def decide_dispute(self, trade_no: str, *, for_buyer: bool) -> Trade:
+        """An operator's ruling on a disputed trade."""
+        event = EscrowEvent.RULE_FOR_BUYER if for_buyer else EscrowEvent.RULE_FOR_SELLER
+        return await self._step(event, trade_no)
+
+    async def auto_confirm_due(self, limit: int = 200) -> int:
+        """Confirm escrow trades whose buyer did nothing before the deadline (worker job)."""
+
+        async def work(conn: Conn) -> int:
+            cur = await conn.execute(
+                """
+                select trade_no from trade
+                where escrow_state in ('PAID', 'SHIPPED') and auto_confirm_at <= %s
+                order by auto_confirm_at limit %s for update skip locked
+                """,
+                (self.clock.now(), limit),
+            )
+            rows = await cur.fetchall()
+            for row in rows:
+                await self._step_in(conn, EscrowEvent.AUTO_CONFIRM, row["trade_no"])
+            return len(rows)
+
+        return await self.db.transaction(work)
+
+    async def _step(
+        self,
+        event: EscrowEvent,
+        trade_no: str,
+        *,
+        merchant_id: int | None = None,
+        buyer_user_id: int | None = None,
+    ) -> Trade:
+        return await self.db.transaction(
+            lambda conn: self._step_in(conn, event, trade_no, merchant_id, buyer_user_id)
+        )
+
+    async def _step_in(
+        self,
+        conn: Conn,
+        event: EscrowEvent,
+        trade_no: str,
+        merchant_id: int | None = None,
+        buyer_user_id: int | None = None,
+    ) -> Trade:
+        trade = await self.trades.locked(conn, merchant_id, trade_no=trade_no)
+        if not trade.escrow or trade.escrow_state is None:
+            raise TradeNotFound("no such escrow trade", trade_no=trade_no)
+        if buyer_user_id is not None and trade.buyer_user_id != buyer_user_id:
+            raise TradeNotFound("no such escrow trade", trade_no=trade_no)
+        state = next_escrow_state(EscrowState(trade.escrow_state), event)
+        changes: dict[str, Any] = {"escrow_state": state}
+        if state == EscrowState.CONFIRMED:
+            changes["entry_id"] = await self._release_to_merchant(conn, trade)
+        elif state == EscrowState.REFUNDED:
+            await apply_one(conn, VoidHold(self._hold(trade)), self.clock.now())
+            changes |= {
+                "state": TradeState.TRADE_CLOSED,
+                "refunded_amount": trade.amount,
+                "close_reason": "refunded",
+                "closed_at": self.clock.now(),
+            }
+        updated = await self.trades.update(conn, trade, **changes)
+        await self.trades.announce(conn, updated, f"trade.escrow.{state.lower()}")
+        return updated
+
+    def _hold(self, trade: Trade) -> int:
+        assert trade.hold_id is not None
+        return trade.hold_id
+
+    async def _release_to_merchant(self, conn: Conn, trade: Trade) -> int:
+        """Post the hold to the merchant and take the fee, in one ledger call."""
+        commands: list[Any] = [PostHold(self._hold(trade))]
+        if trade.fee:
+            pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
+            revenue = await revenue_account(conn, trade.currency)
+            legs = (
+                Leg(pending, -trade.fee, trade.currency),
+                Leg(revenue, trade.fee, trade.currency),
+            )
+            commands.append(PostEntry(legs=legs, kind="fee", metadata={"trade_no": trade.trade_no}))
+        results = [o.unwrap() for o in await apply(conn, commands, self.clock.now())]
+        return int(results[0]["entry_id"])

@@ -1,0 +1,526 @@
+"""Trades: a merchant's order, paid once by a consumer, refunded, closed or finished.
+
+Every change to a trade locks its row (`FOR UPDATE`) and commits together with the money
+it moves (one `ledger.apply`) and the event that tells the merchant (`events.emit`), so a
+trade is never paid without money moving, nor money moved without the trade saying so.
+Paying the same trade twice, concurrently or not, finds it paid the second time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, fields
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
+from zhifu.db import idempotency
+from zhifu.db.database import Conn, Database
+from zhifu.errors import InvalidRequest
+from zhifu.events import emit
+from zhifu.identity import UserService, wallet_account
+from zhifu.ledger import AccountKind, Leg, PostEntry, apply, system_account
+from zhifu.money import check_currency, check_minor, format_decimal
+from zhifu.payments.errors import (
+    PinRequired,
+    TradeClosed,
+    TradeExists,
+    TradeExpired,
+    TradeNotFound,
+    TradePaid,
+)
+from zhifu.payments.fees import trade_fee
+from zhifu.payments.merchants import Merchant, MerchantService, merchant_accounts
+from zhifu.payments.states import TradeEvent, TradeState, next_trade_state
+
+DEFAULT_TIMEOUT = timedelta(minutes=15)
+MAX_TIMEOUT = timedelta(days=15)
+REVENUE_SHARDS = 16
+METHODS = ("qr", "static_qr", "payment_code", "checkout", "tap", "wallet")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: int
+    trade_no: str
+    merchant_id: int
+    out_trade_no: str
+    amount: int
+    currency: str
+    subject: str
+    state: str
+    method: str | None
+    escrow: bool
+    escrow_state: str | None
+    buyer_user_id: int | None
+    fee: int
+    refunded_amount: int
+    refunded_fee: int
+    store_id: int | None
+    terminal_id: int | None
+    hold_id: int | None
+    entry_id: int | None
+    notify_url: str | None
+    return_url: str | None
+    close_reason: str | None
+    password_free: bool
+    expires_at: datetime
+    paid_at: datetime | None
+    refund_window_ends_at: datetime | None
+    auto_confirm_at: datetime | None
+    closed_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in body.items():
+            if isinstance(value, datetime):
+                body[name] = value.isoformat()
+        for name in ("amount", "fee", "refunded_amount"):
+            body[f"{name}_decimal"] = format_decimal(getattr(self, name), self.currency)
+        return body
+
+    def event_data(self) -> dict[str, Any]:
+        """What a merchant's webhook says about the trade."""
+        keep = (
+            "trade_no", "out_trade_no", "amount", "amount_decimal", "currency", "subject",
+            "state", "method", "escrow", "escrow_state", "fee", "refunded_amount", "paid_at",
+            "closed_at", "close_reason",
+        )  # fmt: skip
+        body = self.to_dict()
+        return {name: body[name] for name in keep}
+
+
+COLUMNS = ", ".join(f.name for f in fields(Trade))
+
+
+def trade_from_row(row: dict[str, Any]) -> Trade:
+    return Trade(**{f.name: row[f.name] for f in fields(Trade)})
+
+
+def _check_text(value: str, name: str, longest: int) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= longest or not value.isprintable():
+        raise InvalidRequest(f"{name} has 1 to {longest} printable characters")
+    return value
+
+
+def _check_url(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("http://", "https://")) or len(value) > 2000:
+        raise InvalidRequest(f"{name} must be an http(s) URL")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrade:
+    """What a merchant asks for when it creates a trade."""
+
+    out_trade_no: str
+    amount: int
+    subject: str
+    currency: str = "CNY"
+    timeout: timedelta = DEFAULT_TIMEOUT
+    escrow: bool = False
+    store_id: int | None = None
+    terminal_id: int | None = None
+    notify_url: str | None = None
+    return_url: str | None = None
+    buyer_user_id: int | None = None
+    method: str | None = None
+
+    def checked(self) -> NewTrade:
+        _check_text(self.out_trade_no, "out_trade_no", 64)
+        _check_text(self.subject, "subject", 256)
+        check_minor(self.amount)
+        check_currency(self.currency)
+        _check_url(self.notify_url, "notify_url")
+        _check_url(self.return_url, "return_url")
+        if not timedelta(minutes=1) <= self.timeout <= MAX_TIMEOUT:
+            raise InvalidRequest("a trade times out between 1 minute and 15 days")
+        return self
+
+    def fingerprint(self) -> str:
+        """The parts of the request that must match when out_trade_no is sent again."""
+        return idempotency.request_hash(
+            {
+                "amount": self.amount,
+                "currency": self.currency,
+                "subject": self.subject,
+                "escrow": self.escrow,
+                "store_id": self.store_id,
+            }
+        )
+
+
+class TradeService:
+    def __init__(
+        self, db: Database, clock: Clock, merchants: MerchantService, users: UserService
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.merchants = merchants
+        self.users = users
+
+    # Creating and reading trades.
+
+    async def create(self, merchant: Merchant, request: NewTrade) -> Trade:
+        """Create a trade; the same out_trade_no again returns the same trade."""
+        request = request.checked()
+        if request.store_id is not None:
+            await self.merchants.store(merchant.id, request.store_id)
+        if request.terminal_id is not None:
+            await self.merchants.terminal(merchant.id, request.terminal_id)
+        return await self.db.transaction(lambda conn: self.create_in(conn, merchant, request))
+
+    async def create_in(self, conn: Conn, merchant: Merchant, request: NewTrade) -> Trade:
+        now = self.clock.now()
+        cur = await conn.execute(
+            f"""
+            with next as (select nextval('trade_id_seq') as id)
+            insert into trade (id, trade_no, merchant_id, out_trade_no, request_hash, amount,
+                currency, subject, state, method, escrow, store_id, terminal_id, notify_url,
+                return_url, buyer_user_id, expires_at, created_at, updated_at)
+            select next.id, %(day)s || lpad(next.id::text, 16, '0'), %(merchant_id)s,
+                %(out_trade_no)s, %(hash)s, %(amount)s, %(currency)s, %(subject)s,
+                'WAIT_BUYER_PAY', %(method)s, %(escrow)s, %(store_id)s, %(terminal_id)s,
+                %(notify_url)s, %(return_url)s, %(buyer)s, %(expires_at)s, %(now)s, %(now)s
+            from next
+            on conflict (merchant_id, out_trade_no) do nothing
+            returning {COLUMNS}
+            """,
+            {
+                "day": business_day(now).strftime("%Y%m%d"),
+                "merchant_id": merchant.id,
+                "out_trade_no": request.out_trade_no,
+                "hash": request.fingerprint(),
+                "amount": request.amount,
+                "currency": request.currency,
+                "subject": request.subject,
+                "method": request.method,
+                "escrow": request.escrow,
+                "store_id": request.store_id,
+                "terminal_id": request.terminal_id,
+                "notify_url": request.notify_url,
+                "return_url": request.return_url,
+                "buyer": request.buyer_user_id,
+                "expires_at": now + request.timeout,
+                "now": now,
+            },
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            return trade_from_row(row)
+        cur = await conn.execute(
+            f"""
+            select {COLUMNS}, request_hash from trade
+            where merchant_id = %s and out_trade_no = %s
+            """,
+            (merchant.id, request.out_trade_no),
+        )
+        existing = await cur.fetchone()
+        if existing is None or existing["request_hash"] != request.fingerprint():
+            raise TradeExists(
+                "this out_trade_no was already used for a different trade",
+                out_trade_no=request.out_trade_no,
+            )
+        return trade_from_row(existing)
+
+    async def get(
+        self, merchant_id: int, *, trade_no: str | None = None, out_trade_no: str | None = None
+    ) -> Trade:
+        async with self.db.connection() as conn:
+            return await self._row(conn, merchant_id, trade_no=trade_no, out_trade_no=out_trade_no)
+
+    async def by_trade_no(self, trade_no: str) -> Trade:
+        """A trade found by zhifu's number alone (a consumer scanning its QR code)."""
+        async with self.db.connection() as conn:
+            return await self._row(conn, None, trade_no=trade_no)
+
+    async def list_trades(
+        self,
+        merchant_id: int,
+        *,
+        state: str | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[Trade]:
+        if not 1 <= limit <= 500:
+            raise InvalidRequest("limit must be between 1 and 500")
+        rows = await self.db.fetch_all(
+            f"""
+            select {COLUMNS} from trade
+            where merchant_id = %s and (%s::text is null or state = %s)
+              and (%s::bigint is null or id < %s)
+            order by id desc limit %s
+            """,
+            (merchant_id, state, state, before, before, limit),
+        )
+        return [trade_from_row(row) for row in rows]
+
+    async def list_for_buyer(self, user_id: int, limit: int = 50) -> list[Trade]:
+        rows = await self.db.fetch_all(
+            f"select {COLUMNS} from trade where buyer_user_id = %s order by id desc limit %s",
+            (user_id, limit),
+        )
+        return [trade_from_row(row) for row in rows]
+
+    async def _row(
+        self,
+        conn: Conn,
+        merchant_id: int | None,
+        *,
+        trade_no: str | None = None,
+        out_trade_no: str | None = None,
+        lock: bool = False,
+    ) -> Trade:
+        if trade_no is None and out_trade_no is None:
+            raise InvalidRequest("give trade_no or out_trade_no")
+        cur = await conn.execute(
+            f"""
+            select {COLUMNS} from trade
+            where (%(trade_no)s::text is null or trade_no = %(trade_no)s)
+              and (%(out)s::text is null or out_trade_no = %(out)s)
+              and (%(merchant)s::bigint is null or merchant_id = %(merchant)s)
+            {"for update" if lock else ""}
+            """,
+            {"trade_no": trade_no, "out": out_trade_no, "merchant": merchant_id},
+        )
+        rows = await cur.fetchall()
+        if len(rows) != 1:
+            raise TradeNotFound("no such trade", trade_no=trade_no, out_trade_no=out_trade_no)
+        return trade_from_row(rows[0])
+
+    async def locked(
+        self,
+        conn: Conn,
+        merchant_id: int | None,
+        *,
+        trade_no: str | None = None,
+        out_trade_no: str | None = None,
+    ) -> Trade:
+        """The trade, its row locked until the caller's transaction ends."""
+        return await self._row(
+            conn, merchant_id, trade_no=trade_no, out_trade_no=out_trade_no, lock=True
+        )
+
+    async def update(self, conn: Conn, trade: Trade, **changes: Any) -> Trade:
+        changes["updated_at"] = self.clock.now()
+        assignments = ", ".join(f"{name} = %({name})s" for name in changes)
+        cur = await conn.execute(
+            f"update trade set {assignments} where id = %(id)s returning {COLUMNS}",
+            {**changes, "id": trade.id},
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return trade_from_row(row)
+
+    async def announce(self, conn: Conn, trade: Trade, event_type: str) -> None:
+        await emit(
+            conn,
+            owner=f"merchant:{trade.merchant_id}",
+            event_type=event_type,
+            payload=trade.event_data(),
+            now=self.clock.now(),
+        )
+
+    # Paying.
+
+    async def pay(
+        self,
+        trade_no: str,
+        buyer_user_id: int,
+        *,
+        pin: str | None = None,
+        method: str = "wallet",
+    ) -> Trade:
+        """The consumer pays a waiting trade from their wallet, with the PIN or within
+        their password-free allowance."""
+        if pin is not None:
+            await self.users.verify_pin(buyer_user_id, pin)
+        return await self.db.transaction(
+            lambda conn: self.pay_in(
+                conn, trade_no, buyer_user_id, pin_checked=pin is not None, method=method
+            )
+        )
+
+    async def pay_in(
+        self, conn: Conn, trade_no: str, buyer_user_id: int, *, pin_checked: bool, method: str
+    ) -> Trade:
+        trade = await self.locked(conn, None, trade_no=trade_no)
+        self._check_payable(trade, buyer_user_id)
+        password_free = not pin_checked
+        if password_free:
+            await self._check_password_free(conn, buyer_user_id, trade.amount)
+        merchant = await self.merchants.get(trade.merchant_id)
+        fee = trade_fee(trade.amount, merchant.fee_rate_ppm)
+        now = self.clock.now()
+        if trade.escrow:
+            from zhifu.payments.escrow import hold_in_escrow
+
+            changes = await hold_in_escrow(conn, trade, buyer_user_id, fee, now)
+        else:
+            changes = await self._move_payment(conn, trade, buyer_user_id, fee)
+        paid = await self.update(
+            conn,
+            trade,
+            state=next_trade_state(TradeState(trade.state), TradeEvent.PAY),
+            buyer_user_id=buyer_user_id,
+            fee=fee,
+            method=trade.method or method,
+            password_free=password_free,
+            paid_at=now,
+            refund_window_ends_at=now + timedelta(days=merchant.refund_window_days),
+            **changes,
+        )
+        await self.announce(conn, paid, "trade.paid")
+        return paid
+
+    def _check_payable(self, trade: Trade, buyer_user_id: int) -> None:
+        if trade.state == TradeState.TRADE_CLOSED:
+            raise TradeClosed("the trade is closed", trade_no=trade.trade_no)
+        if trade.state != TradeState.WAIT_BUYER_PAY:
+            raise TradePaid("the trade is already paid", trade_no=trade.trade_no)
+        if trade.expires_at <= self.clock.now():
+            raise TradeExpired("the trade expired before it was paid", trade_no=trade.trade_no)
+        if trade.buyer_user_id is not None and trade.buyer_user_id != buyer_user_id:
+            raise TradeNotFound("no such trade", trade_no=trade.trade_no)
+
+    async def _check_password_free(self, conn: Conn, user_id: int, amount: int) -> None:
+        """Small payments skip the PIN, within a per-payment and a daily allowance."""
+        cur = await conn.execute(
+            """
+            select password_free_single, password_free_daily from app_user
+            where id = %s for update
+            """,
+            (user_id,),
+        )
+        allowance = await cur.fetchone()
+        assert allowance is not None
+        if amount > allowance["password_free_single"]:
+            raise PinRequired("this amount needs the payment PIN", amount=amount)
+        day_start = datetime.combine(
+            business_day(self.clock.now()), time.min, tzinfo=BUSINESS_TIMEZONE
+        )
+        cur = await conn.execute(
+            """
+            select coalesce(sum(amount), 0) as used from trade
+            where buyer_user_id = %s and password_free and paid_at >= %s
+            """,
+            (user_id, day_start),
+        )
+        used = await cur.fetchone()
+        assert used is not None
+        if used["used"] + amount > allowance["password_free_daily"]:
+            raise PinRequired("today's password-free allowance is used up", amount=amount)
+
+    async def _move_payment(
+        self, conn: Conn, trade: Trade, buyer_user_id: int, fee: int
+    ) -> dict[str, Any]:
+        """Buyer's wallet -> merchant's pending settlement (less the fee) + platform fee."""
+        currency = trade.currency
+        wallet = await wallet_account(conn, buyer_user_id, currency)
+        pending, _ = await merchant_accounts(conn, trade.merchant_id, currency)
+        legs = [Leg(wallet, -trade.amount, currency)]
+        if trade.amount > fee:
+            legs.append(Leg(pending, trade.amount - fee, currency))
+        if fee:
+            legs.append(Leg(await revenue_account(conn, currency), fee, currency))
+        entry = PostEntry(
+            legs=tuple(legs),
+            kind="payment",
+            description=trade.subject,
+            metadata={"trade_no": trade.trade_no, "merchant_id": trade.merchant_id},
+        )
+        return {"entry_id": (await apply_one(conn, entry, self.clock.now()))["entry_id"]}
+
+
+async def revenue_account(conn: Conn, currency: str) -> int:
+    """The platform's fee income: credited by every payment, so it is sharded too."""
+    info = await system_account(conn, AccountKind.PLATFORM_REVENUE, currency, shards=REVENUE_SHARDS)
+    return info.id
+
+
+async def apply_one(conn: Conn, command: Any, now: datetime) -> dict[str, Any]:
+    """Apply one ledger command in the caller's transaction; raise its refusal."""
+    (outcome,) = await apply(conn, [command], now)
+    return outcome.unwrap()
+
+
+def new_reference(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(8)}"
+
+
+class TradeLifecycle:
+    """Closing unpaid trades and finishing paid ones: by the merchant or by the clock."""
+
+    def __init__(self, db: Database, clock: Clock, trades: TradeService) -> None:
+        self.db = db
+        self.clock = clock
+        self.trades = trades
+
+    async def close(
+        self, merchant_id: int, *, trade_no: str | None = None, out_trade_no: str | None = None
+    ) -> Trade:
+        async def work(conn: Conn) -> Trade:
+            trade = await self.trades.locked(
+                conn, merchant_id, trade_no=trade_no, out_trade_no=out_trade_no
+            )
+            return await self.close_in(conn, trade, TradeEvent.CLOSE, "closed by the merchant")
+
+        return await self.db.transaction(work)
+
+    async def close_in(self, conn: Conn, trade: Trade, event: TradeEvent, reason: str) -> Trade:
+        closed = await self.trades.update(
+            conn,
+            trade,
+            state=next_trade_state(TradeState(trade.state), event),
+            close_reason=reason,
+            closed_at=self.clock.now(),
+        )
+        await self.trades.announce(conn, closed, "trade.closed")
+        return closed
+
+    async def expire_due(self, limit: int = 500) -> int:
+        """Close trades left unpaid past their expiry (worker job)."""
+        return await self._sweep(
+            "state = 'WAIT_BUYER_PAY' and expires_at <= %s",
+            limit,
+            lambda conn, trade: self.close_in(conn, trade, TradeEvent.EXPIRE, "expired"),
+        )
+
+    async def finish_due(self, limit: int = 500) -> int:
+        """Finish paid trades whose refund window has ended (worker job)."""
+
+        async def finish(conn: Conn, trade: Trade) -> Trade:
+            state = next_trade_state(TradeState(trade.state), TradeEvent.END_REFUND_WINDOW)
+            finished = await self.trades.update(
+                conn, trade, state=state, finished_at=self.clock.now()
+            )
+            await self.trades.announce(conn, finished, "trade.finished")
+            return finished
+
+        return await self._sweep(
+            "state = 'TRADE_SUCCESS' and refund_window_ends_at <= %s"
+            " and (escrow_state is null or escrow_state = 'CONFIRMED')",
+            limit,
+            finish,
+        )
+
+    async def _sweep(self, condition: str, limit: int, step: Any) -> int:
+        async def work(conn: Conn) -> int:
+            cur = await conn.execute(
+                f"""
+                select {COLUMNS} from trade where {condition}
+                order by id limit %s for update skip locked
+                """,
+                (self.clock.now(), limit),
+            )
+            rows = await cur.fetchall()
+            for row in rows:
+                await step(conn, trade_from_row(row))
+            return len(rows)
+
+        return await self.db.transaction(work)

@@ -1,0 +1,209 @@
+"""Users, sessions, PINs, KYC and cards over HTTP: every refusal a problem+json with a
+stable code."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.identity.support import PASSWORD, PIN, Member, member, random_phone
+from zhifu.runtime import Runtime
+
+VISA = "4111111111111111"
+
+
+def refused(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, object] = response.json()
+    assert body["code"] == code, body
+    return body
+
+
+async def test_sign_up_sign_in_and_profile(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    phone = random_phone()
+    created = await client.post("/v1/users", json={"phone": phone, "password": PASSWORD})
+    assert created.status_code == 201
+    user = created.json()
+    assert (user["phone"], user["kyc_tier"], user["has_pin"]) == ("+86" + phone, 0, False)
+    assert "password" not in str(user)
+
+    session = await client.post("/v1/sessions", json={"phone": phone, "password": PASSWORD})
+    assert session.status_code == 201
+    assert session.json()["token_type"] == "Bearer"
+    headers = {"Authorization": f"Bearer {session.json()['token']}"}
+    me = (await client.get("/v1/me", headers=headers)).json()
+    assert me["id"] == user["id"]
+    assert me["limits"]["single_payment_decimal"] == "500.00"
+    assert me["balances"][0] == {
+        "currency": "CNY",
+        "posted": 0,
+        "posted_decimal": "0.00",
+        "available": 0,
+        "available_decimal": "0.00",
+        "pending_out": 0,
+        "pending_out_decimal": "0.00",
+        "pending_in": 0,
+        "pending_in_decimal": "0.00",
+    }
+
+    assert (await client.delete("/v1/sessions/current", headers=headers)).status_code == 204
+    refused(await client.get("/v1/me", headers=headers), 401, "unauthorized")
+
+
+async def test_sign_up_refusals(client: httpx.AsyncClient) -> None:
+    phone = random_phone()
+    body = {"phone": phone, "password": PASSWORD}
+    assert (await client.post("/v1/users", json=body)).status_code == 201
+    refused(await client.post("/v1/users", json=body), 409, "phone_taken")
+    short = {"phone": random_phone(), "password": "short"}
+    refused(await client.post("/v1/users", json=short), 422, "weak_password")
+    bad_phone = {"phone": "12345", "password": PASSWORD}
+    refused(await client.post("/v1/users", json=bad_phone), 422, "invalid_phone")
+    extra = {**body, "phone": random_phone(), "kyc_tier": 3}
+    refused(await client.post("/v1/users", json=extra), 422, "invalid_request")
+    numeric = {"phone": 13912345678, "password": PASSWORD}
+    refused(await client.post("/v1/users", json=numeric), 422, "invalid_request")
+    malformed = await client.post(
+        "/v1/users", content=b'{"phone": ', headers={"Content-Type": "application/json"}
+    )
+    refused(malformed, 400, "malformed_json")
+
+
+async def test_sign_up_idempotency_key(client: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"phone": random_phone(), "password": PASSWORD}
+    first = await client.post("/v1/users", json=body, headers=headers)
+    again = await client.post("/v1/users", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    other = {"phone": random_phone(), "password": PASSWORD}
+    refused(
+        await client.post("/v1/users", json=other, headers=headers), 409, "idempotency_key_reused"
+    )
+
+
+async def test_sign_in_and_bearer_refusals(client: httpx.AsyncClient) -> None:
+    phone = random_phone()
+    await client.post("/v1/users", json={"phone": phone, "password": PASSWORD})
+    wrong_password = {"phone": phone, "password": "not the password"}
+    unknown_phone = {"phone": random_phone(), "password": PASSWORD}
+    first = refused(await client.post("/v1/sessions", json=wrong_password), 401, "unauthorized")
+    second = refused(await client.post("/v1/sessions", json=unknown_phone), 401, "unauthorized")
+    assert first["detail"] == second["detail"]
+    for headers in (
+        {},
+        {"Authorization": "Bearer made-up"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+    ):
+        response = await client.get("/v1/me", headers=headers)
+        refused(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_pin_rules(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    alice = await member(client, runtime, tier=0)
+    change = {"pin": "246810"}
+    refused(
+        await client.put("/v1/me/pin", json=change, headers=alice.headers),
+        403,
+        "current_pin_required",
+    )
+    wrong = {**change, "current_pin": "135790"}
+    body = refused(
+        await client.put("/v1/me/pin", json=wrong, headers=alice.headers), 403, "incorrect_pin"
+    )
+    assert body["attempts_left"] == 4
+    right = {**change, "current_pin": PIN}
+    assert (await client.put("/v1/me/pin", json=right, headers=alice.headers)).status_code == 204
+    for weak in ("111111", "12345", "abcdef"):
+        refused(
+            await client.put(
+                "/v1/me/pin", json={"pin": weak, "current_pin": "246810"}, headers=alice.headers
+            ),
+            422,
+            "invalid_pin",
+        )
+    assert (await client.get("/v1/me", headers=alice.headers)).json()["has_pin"] is True
+
+
+async def test_kyc_tier(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    alice = await member(client, runtime, tier=0)
+    upgraded = await client.post("/v1/me/kyc", json={"tier": 3}, headers=alice.headers)
+    assert upgraded.json()["kyc_tier"] == 3
+    assert upgraded.json()["limits"]["balance_cap"] is None
+    for tier in (4, -1, "2", 1.0):
+        refused(
+            await client.post("/v1/me/kyc", json={"tier": tier}, headers=alice.headers),
+            422,
+            "invalid_request",
+        )
+
+
+async def link(client: httpx.AsyncClient, owner: Member, **body: object) -> httpx.Response:
+    return await client.post("/v1/cards", json=body, headers=owner.headers)
+
+
+async def test_cards(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    alice = await member(client, runtime, tier=0)
+    linked = await link(
+        client, alice, number="4111 1111 1111 1111", holder_name="Alice", bank="ICBC"
+    )
+    assert linked.status_code == 201
+    card = linked.json()
+    assert (card["brand"], card["last4"], card["status"]) == ("visa", "1111", "active")
+    assert VISA not in linked.text
+    row = await runtime.db.fetch_one("select * from bank_card where id = %s", (card["id"],))
+    assert row is not None and VISA not in " ".join(str(v) for v in row.values())
+
+    refused(await link(client, alice, number=VISA), 409, "card_already_linked")
+    refused(await link(client, alice, number="4111111111111112"), 422, "invalid_card_number")
+    refused(await link(client, alice, number="41111111"), 422, "invalid_card_number")
+    refused(await link(client, alice, number="12", kind="account"), 422, "invalid_card_number")
+    refused(await link(client, alice, number=VISA, kind="crypto"), 422, "invalid_request")
+    refused(await link(client, alice, number=VISA, cvv="123"), 422, "invalid_request")
+    account = await link(client, alice, number="DE89370400440532013000", kind="account")
+    assert account.json()["brand"] == "bank_account"
+
+    listed = (await client.get("/v1/cards", headers=alice.headers)).json()["cards"]
+    assert [c["id"] for c in listed] == [card["id"], account.json()["id"]]
+    mine = await client.get(f"/v1/cards/{card['id']}", headers=alice.headers)
+    assert mine.json() == card
+    deleted = await client.delete(f"/v1/cards/{card['id']}", headers=alice.headers)
+    assert deleted.status_code == 204
+    refused(await client.delete(f"/v1/cards/{card['id']}", headers=alice.headers), 404, "not_found")
+    assert len((await client.get("/v1/cards", headers=alice.headers)).json()["cards"]) == 1
+
+
+async def test_someone_elses_card_is_not_found(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    alice = await member(client, runtime, tier=0)
+    eve = await member(client, runtime, tier=0)
+    card = (await link(client, alice, number="5555555555554444")).json()
+    for request in (client.get, client.delete):
+        refused(await request(f"/v1/cards/{card['id']}", headers=eve.headers), 404, "not_found")
+    refused(await client.get("/v1/cards/99999999999", headers=eve.headers), 404, "not_found")
+    for bad in ("0", "abc", str(2**63), "-1"):
+        refused(await client.get(f"/v1/cards/{bad}", headers=eve.headers), 422, "invalid_request")
+    assert (await client.get(f"/v1/cards/{card['id']}", headers=alice.headers)).status_code == 200
+
+
+async def test_card_link_idempotency_key(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    alice = await member(client, runtime, tier=0)
+    headers = {**alice.headers, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"number": "6011111111111117"}
+    first = await client.post("/v1/cards", json=body, headers=headers)
+    again = await client.post("/v1/cards", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    other = {"number": "3530111333300000"}
+    refused(
+        await client.post("/v1/cards", json=other, headers=headers), 409, "idempotency_key_reused"
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1/me", "/v1/cards", "/v1/balance", "/v1/statement"])
+async def test_everything_needs_a_session(client: httpx.AsyncClient, path: str) -> None:
+    refused(await client.get(path), 401, "unauthorized")
