@@ -78,7 +78,8 @@ def clock() -> ManualClock:
 @pytest.fixture(scope="session")
 async def runtime(database_url: str) -> AsyncIterator[Runtime]:
     """The whole of zhifu's services on the test database (system clock)."""
-    rt = await Runtime.start(Settings(database_url=database_url))
+    data_dir = Path(tempfile.mkdtemp(prefix="zhifu-test-data-"))
+    rt = await Runtime.start(Settings(database_url=database_url, data_dir=data_dir))
     yield rt
     await rt.close()
 

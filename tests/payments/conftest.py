@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +49,8 @@ class Shop:
 @pytest.fixture(scope="session")
 async def timed_runtime(database_url: str) -> AsyncIterator[Runtime]:
     """A runtime whose clock only moves when a test moves it."""
-    rt = await Runtime.start(Settings(database_url=database_url), clock=ManualClock())
+    settings = Settings(database_url=database_url, data_dir=Path(tempfile.mkdtemp()))
+    rt = await Runtime.start(settings, clock=ManualClock())
     yield rt
     await rt.close()
 

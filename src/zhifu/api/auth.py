@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from zhifu.api.deps import RuntimeDep
 from zhifu.errors import Unauthorized
 from zhifu.identity import User
+from zhifu.payments.merchants import Merchant
 
 bearer = HTTPBearer(auto_error=False, description="A session token from POST /v1/sessions")
 
@@ -28,3 +29,20 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+merchant_bearer = HTTPBearer(
+    auto_error=False, scheme_name="MerchantKey", description="A merchant secret key, sk_..."
+)
+
+
+async def current_merchant(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(merchant_bearer)],
+) -> Merchant:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("send your merchant secret key: Authorization: Bearer sk_...")
+    return await runtime.payments.merchants.authenticate(credentials.credentials)
+
+
+CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
