@@ -37,13 +37,26 @@ class AccountInfo:
 
 
 _COLUMNS = "id, code, kind, currency, owner_id, shards"
-# One cache per database (a process may talk to several, as the tests do).
-_caches: dict[tuple[str, int, str], dict[int, AccountInfo]] = {}
+# Per database (a process may talk to several, as the tests do): accounts by id and
+# by code. Only committed accounts are cached (read back, never just inserted), so a
+# rolled-back opening cannot leave a phantom behind.
+_by_id: dict[tuple[str, int, str], dict[int, AccountInfo]] = {}
+_by_code: dict[tuple[str, int, str], dict[str, AccountInfo]] = {}
+
+
+def _database(conn: Conn) -> tuple[str, int, str]:
+    info = conn.info
+    return info.host, info.port, info.dbname
 
 
 def _cache(conn: Conn) -> dict[int, AccountInfo]:
-    info = conn.info
-    return _caches.setdefault((info.host, info.port, info.dbname), {})
+    return _by_id.setdefault(_database(conn), {})
+
+
+def _remember(conn: Conn, info: AccountInfo) -> AccountInfo:
+    _cache(conn)[info.id] = info
+    _by_code.setdefault(_database(conn), {})[info.code] = info
+    return info
 
 
 async def load_accounts(conn: Conn, ids: set[int]) -> dict[int, AccountInfo]:
@@ -54,7 +67,7 @@ async def load_accounts(conn: Conn, ids: set[int]) -> dict[int, AccountInfo]:
             f"select {_COLUMNS} from ledger_account where id = any(%s)", (missing,)
         )
         for row in await cur.fetchall():
-            cache[row["id"]] = AccountInfo(**row)
+            _remember(conn, AccountInfo(**row))
     return {i: cache[i] for i in ids if i in cache}
 
 
@@ -70,6 +83,9 @@ async def open_account(
     shards: int = 1,
 ) -> AccountInfo:
     """Open the account `code`, or return it if it exists (opening is idempotent)."""
+    known = _by_code.get(_database(conn), {}).get(code) or await _find(conn, code)
+    if known is not None:
+        return known
     check_currency(currency)
     if not 1 <= shards <= 64:
         raise InvalidRequest("an account has between 1 and 64 shards")
@@ -94,12 +110,27 @@ async def open_account(
     return AccountInfo(**row)
 
 
-async def account_by_code(conn: Conn, code: str) -> AccountInfo:
-    cur = await conn.execute(f"select {_COLUMNS} from ledger_account where code = %s", (code,))
+async def _find(conn: Conn, code: str) -> AccountInfo | None:
+    cur = await conn.execute(
+        f"""
+        select {_COLUMNS}, xmin = pg_current_xact_id_if_assigned()::xid as opened_here
+        from ledger_account where code = %s
+        """,
+        (code,),
+    )
     row = await cur.fetchone()
     if row is None:
+        return None
+    opened_here = row.pop("opened_here")
+    info = AccountInfo(**row)
+    return info if opened_here else _remember(conn, info)
+
+
+async def account_by_code(conn: Conn, code: str) -> AccountInfo:
+    found = await _find(conn, code)
+    if found is None:
         raise NotFound(f"no ledger account {code!r}")
-    return AccountInfo(**row)
+    return found
 
 
 async def system_account(
