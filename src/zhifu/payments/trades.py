@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, fields
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
+from zhifu.clock import Clock, business_day
 from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest
@@ -389,32 +389,32 @@ class TradeService:
             raise TradeNotFound("no such trade", trade_no=trade.trade_no)
 
     async def _check_password_free(self, conn: Conn, user_id: int, amount: int) -> None:
-        """Small payments skip the PIN, within a per-payment and a daily allowance."""
+        """Small payments skip the PIN, within a per-payment and a daily allowance.
+
+        The user's row is locked, so concurrent password-free payments are counted one
+        after another against the day's allowance.
+        """
+        today = business_day(self.clock.now())
         cur = await conn.execute(
             """
-            select password_free_single, password_free_daily from app_user
-            where id = %s for update
+            select password_free_single, password_free_daily,
+                   case when password_free_day = %s then password_free_used else 0 end as used
+            from app_user where id = %s for update
             """,
-            (user_id,),
+            (today, user_id),
         )
         allowance = await cur.fetchone()
         assert allowance is not None
         if amount > allowance["password_free_single"]:
             raise PinRequired("this amount needs the payment PIN", amount=amount)
-        day_start = datetime.combine(
-            business_day(self.clock.now()), time.min, tzinfo=BUSINESS_TIMEZONE
-        )
-        cur = await conn.execute(
-            """
-            select coalesce(sum(amount), 0) as used from trade
-            where buyer_user_id = %s and password_free and paid_at >= %s
-            """,
-            (user_id, day_start),
-        )
-        used = await cur.fetchone()
-        assert used is not None
-        if used["used"] + amount > allowance["password_free_daily"]:
+        if allowance["used"] + amount > allowance["password_free_daily"]:
             raise PinRequired("today's password-free allowance is used up", amount=amount)
+        await conn.execute(
+            """
+            update app_user set password_free_day = %s, password_free_used = %s where id = %s
+            """,
+            (today, allowance["used"] + amount, user_id),
+        )
 
     async def _move_payment(
         self, conn: Conn, trade: Trade, buyer_user_id: int, fee: int

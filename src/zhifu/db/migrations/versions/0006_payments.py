@@ -139,11 +139,15 @@ alter table app_user
     add column password_free_single bigint not null default 20000
         check (password_free_single >= 0),
     add column password_free_daily bigint not null default 200000
-        check (password_free_daily >= 0);
+        check (password_free_daily >= 0),
+    add column password_free_day date,
+    add column password_free_used bigint not null default 0
+        check (password_free_used >= 0);
 """
 
 DOWNGRADE = """
-alter table app_user drop column password_free_single, drop column password_free_daily;
+alter table app_user drop column password_free_single, drop column password_free_daily,
+    drop column password_free_day, drop column password_free_used;
 drop table used_tap;
 drop table used_payment_code;
 drop table payment_device;
