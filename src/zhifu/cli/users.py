@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import typer
 
 from zhifu.cli.common import DatabaseUrl, DataDir, JsonOutput, emit, run_with_runtime, settings
+from zhifu.errors import NotFound
 from zhifu.identity.credentials import check_pin
+from zhifu.money import parse_decimal
 from zhifu.runtime import Runtime
 
 app = typer.Typer(help="Create and inspect consumers.", no_args_is_help=True)
@@ -52,6 +55,40 @@ def show(
         return await describe(runtime, user.id)
 
     emit(run_with_runtime(settings(data_dir, database_url), work), as_json, title="user")
+
+
+@app.command("topup")
+def topup(
+    phone: Phone,
+    amount: Annotated[str, typer.Argument(help="Decimal amount, e.g. 100.00")],
+    currency: Annotated[str, typer.Option("--currency")] = "CNY",
+    card_id: Annotated[
+        int | None, typer.Option("--card-id", help="Default: the newest linked card.")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Top a consumer's wallet up from a linked card, through the bank, as the app does."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        minor = parse_decimal(amount, currency)
+        user = await runtime.users.by_phone(phone)
+        card = card_id if card_id is not None else await newest_card(runtime, user.id)
+        order = await runtime.funding.topup(user.id, card, minor, currency, uuid.uuid4().hex)
+        return {"order": order.to_dict(), **await describe(runtime, user.id)}
+
+    result = run_with_runtime(settings(data_dir, database_url), work)
+    emit(result, as_json, title="top-up")
+    if result["order"]["state"] == "failed":
+        raise typer.Exit(1)
+
+
+async def newest_card(runtime: Runtime, user_id: int) -> int:
+    cards = [card for card in await runtime.cards.list(user_id) if card.status == "active"]
+    if not cards:
+        raise NotFound("this user has no linked card: link one first (POST /v1/cards)")
+    return max(cards, key=lambda card: card.id).id
 
 
 async def describe(runtime: Runtime, user_id: int) -> dict[str, Any]:
