@@ -227,3 +227,32 @@ async def test_sharded_hot_account_takes_concurrent_credits(db: Database, ledger
     with pytest.raises(InsufficientFunds):
         await ledger.execute(transfer(hot, out, 1, "CNY"))
     assert (await ledger.verify()).ok
+
+
+async def test_deadlocks_are_retried_not_reported(db: Database) -> None:
+    """Two transactions locking two rows in opposite orders: PostgreSQL kills one of
+    them as a deadlock; `Database.transaction` retries it and both succeed."""
+    a = await new_account(db)
+    b = await new_account(db)
+    both_locked_first = asyncio.Barrier(2)
+    attempts = 0
+
+    def locker(first: int, second: int):  # type: ignore[no-untyped-def]
+        async def work(conn):  # type: ignore[no-untyped-def]
+            nonlocal attempts
+            attempts += 1
+            await conn.execute(
+                "select 1 from ledger_balance where account_id = %s for update", (first,)
+            )
+            if attempts <= 2:
+                await both_locked_first.wait()
+            await conn.execute(
+                "select 1 from ledger_balance where account_id = %s for update", (second,)
+            )
+            return True
+
+        return work
+
+    results = await asyncio.gather(db.transaction(locker(a, b)), db.transaction(locker(b, a)))
+    assert results == [True, True]
+    assert attempts == 3

@@ -65,6 +65,10 @@ class Database:
             async with self.pool.connection() as conn:
                 yield conn
         except psycopg.OperationalError as error:
+            # Deadlocks and serialization failures are OperationalErrors too: leave them
+            # to `transaction`, which retries them.
+            if is_retryable(error):
+                raise
             raise ServiceUnavailable("the database is unreachable") from error
 
     async def transaction(self, work: Callable[[Conn], Awaitable[T]]) -> T:
