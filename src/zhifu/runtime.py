@@ -62,6 +62,7 @@ class Runtime:
         ledger, users = Ledger(db, clock), UserService(db, clock)
         cards = CardService(db, clock, secret)
         bank = BankSimulator.from_settings(db, clock, settings)
+        funding = FundingService(db, clock, ledger, users, cards, bank)
         runtime = cls(
             settings=settings,
             db=db,
@@ -72,8 +73,8 @@ class Runtime:
             transfers=TransferService(db, clock, ledger, users),
             webhooks=Dispatcher(db, clock),
             bank=bank,
-            funding=FundingService(db, clock, ledger, users, cards, bank),
-            payments=Payments.build(db, clock, users, secret),
+            funding=funding,
+            payments=Payments.build(db, clock, users, secret, funding),
         )
         runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
         runtime.jobs.append(("deliver-webhooks", 0.5, runtime.webhooks.run_once))

@@ -21,7 +21,6 @@ EVENT_TABLES = (
     "event_delivery_attempt",
     "event_delivery",
     "event_endpoint",
-    "event_sequence",
     "outbox",
 )
 

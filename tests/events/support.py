@@ -15,6 +15,7 @@ from typing import Any
 from zhifu.clock import ManualClock
 from zhifu.db import Database
 from zhifu.events import Delivery, Event, emit, list_deliveries, set_endpoint
+from zhifu.events.queue import schedule_new_events
 
 SECRET = "whsec_test_0123456789abcdef"
 HANG = -1  # a scripted reply: hold the request until `release()`, then answer 500
@@ -127,6 +128,11 @@ async def emit_event(
     return await db.transaction(
         lambda conn: emit(conn, owner=owner, event_type=event_type, payload=data, now=clock.now())
     )
+
+
+async def schedule(db: Database, clock: ManualClock, limit: int = 1000) -> int:
+    """One scheduling pass: number committed events and fan them out; how many events."""
+    return await db.transaction(lambda conn: schedule_new_events(conn, clock.now(), limit))
 
 
 async def only_delivery(db: Database, owner: str) -> Delivery:

@@ -4,7 +4,14 @@ from datetime import timedelta
 
 import pytest
 
-from tests.events.support import SECRET, Receiver, emit_event, only_delivery, subscribe
+from tests.events.support import (
+    SECRET,
+    Receiver,
+    emit_event,
+    only_delivery,
+    schedule,
+    subscribe,
+)
 from zhifu.clock import ManualClock
 from zhifu.db import Database
 from zhifu.errors import InvalidRequest, NotFound
@@ -85,6 +92,11 @@ async def test_resend_refuses_what_is_not_the_owners_or_is_ambiguous(
         )
     unsubscribed = owner + "-silent"
     silent = await emit_event(db, clock, unsubscribed)
+    with pytest.raises(InvalidRequest, match="not scheduled yet"):
+        await db.transaction(
+            lambda conn: resend(conn, unsubscribed, event_id=silent.id, now=clock.now())
+        )
+    await schedule(db, clock)
     with pytest.raises(InvalidRequest, match="no webhook endpoint"):
         await db.transaction(
             lambda conn: resend(conn, unsubscribed, event_id=silent.id, now=clock.now())

@@ -48,9 +48,8 @@ def test_the_scenario_is_a_function_of_card_and_amount() -> None:
 
 
 async def test_an_ordinary_card_is_charged_and_paid(bank: BankSimulator) -> None:
-    for request in (charge(), payout()):
-        send = bank.charge if isinstance(request, ChargeRequest) else bank.payout
-        result = await send(request)  # type: ignore[arg-type]
+    charged, paid = charge(), payout()
+    for request, result in ((charged, await bank.charge(charged)), (paid, await bank.payout(paid))):
         assert result.status is BankStatus.SUCCEEDED and result.final
         assert result.reference == request.reference
         assert result.bank_reference and result.bank_reference.startswith("SIM")

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from zhifu import __version__
 from zhifu.api import problems
 from zhifu.api.middleware import RequestContext
-from zhifu.api.routers import cards, funding, system, transfers, users, wallet
+from zhifu.api.routers import (
+    acquiring,
+    cards,
+    checkout,
+    escrow,
+    funding,
+    merchant,
+    merchant_trades,
+    merchant_webhooks,
+    pay,
+    system,
+    transfers,
+    users,
+    wallet,
+)
 from zhifu.runtime import Runtime
+from zhifu.web import STATIC_DIR
 
 DESCRIPTION = """
 zhifu's REST API. Amounts are integers of minor units (fen for CNY) with an ISO 4217
@@ -29,7 +45,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         transfers.router,
         wallet.router,
         funding.router,
+        pay.router,
+        acquiring.router,
+        merchant.router,
+        merchant_trades.router,
+        merchant_webhooks.router,
+        escrow.router,
+        checkout.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContext)
     return app

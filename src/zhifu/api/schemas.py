@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, Field
 
 from zhifu.money import MAX_AMOUNT, check_currency
@@ -19,3 +20,5 @@ Currency = Annotated[
     Field(default="CNY", min_length=3, max_length=3, description="ISO 4217 code"),
     AfterValidator(check_currency),
 ]
+# zhifu's number of a trade (its business day and a counter: 24 digits), in a path.
+TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$", description="zhifu's trade number")]

@@ -157,7 +157,7 @@ async def _client(
                 merchant,
             )
             if status == 201 or status == 200:
-                path = f"/v1/trades/{trade['trade_no']}/pay"
+                path = f"/v1/trades/{trade['trade']['trade_no']}/pay"
                 status, _ = await http.request("POST", path, {}, consumer)
             if status in (200, 201):
                 level.payments += 1

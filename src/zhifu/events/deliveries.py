@@ -100,16 +100,22 @@ async def _find_outbox_id(
         raise InvalidRequest("name exactly one of event_id and delivery_id")
     if event_id is not None:
         cur = await conn.execute(
-            "select id from outbox where owner = %s and event_id = %s", (owner, event_id)
+            "select id, sequence from outbox where owner = %s and event_id = %s",
+            (owner, event_id),
         )
     else:
         cur = await conn.execute(
-            "select outbox_id as id from event_delivery where owner = %s and id = %s",
+            """
+            select o.id, o.sequence from event_delivery d join outbox o on o.id = d.outbox_id
+            where d.owner = %s and d.id = %s
+            """,
             (owner, delivery_id),
         )
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no such event or delivery for {owner}")
+    if row["sequence"] is None:
+        raise InvalidRequest("the event is not scheduled yet: it is delivered without a resend")
     return int(row["id"])
 
 

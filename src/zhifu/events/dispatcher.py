@@ -1,10 +1,11 @@
 """The dispatcher: delivers events as signed webhooks, at least once, with retries.
 
-A worker job calls `run_once` every fraction of a second: it fans new events out into
-deliveries, leases the due ones and starts one task per attempt (up to `max_in_flight`),
-so one slow endpoint does not hold up the others. Each task POSTs the event and records
-the outcome in a transaction of its own. Several workers may run at once: leases and
-attempt numbers keep them from delivering the same attempt twice.
+A worker job calls `run_once` every fraction of a second: it schedules new events
+(numbers them and fans them out into deliveries), leases the due ones and starts one task
+per attempt (up to `max_in_flight`), so one slow endpoint does not hold up the others.
+Each task POSTs the event and records the outcome in a transaction of its own. Several
+workers may run at once: leases and attempt numbers keep them from delivering the same
+attempt twice.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from zhifu.events.outbox import Event
 from zhifu.events.queue import (
     Claim,
     claim_due,
-    fan_out_new_events,
     give_up_abandoned,
     record_attempt,
+    schedule_new_events,
 )
 from zhifu.events.schedule import AttemptResult, DeliveryState
 from zhifu.events.signing import SIGNATURE_HEADER, signature_header
@@ -37,6 +38,7 @@ log = get_logger("zhifu.events")
 
 SEND_TIMEOUT = 10.0
 DEFAULT_LEASE = timedelta(seconds=60)  # well above the longest exchange, 2 * SEND_TIMEOUT
+SCHEDULE_ROUNDS = 10  # scheduling passes per tick at most, while they find full batches
 
 
 class Sender(Protocol):
@@ -120,7 +122,7 @@ class Dispatcher:
     async def run_once(self) -> int:
         """One tick: schedule new events, start due attempts; return how many started."""
         now = self.clock.now()
-        await self.db.transaction(lambda conn: fan_out_new_events(conn, now, self.batch_size * 5))
+        await self.schedule(now)
         given_up = await self.db.transaction(lambda conn: give_up_abandoned(conn, now))
         WEBHOOK_DELIVERIES.labels("failed").inc(given_up)
         room = min(self.batch_size, self.max_in_flight - len(self._in_flight))
@@ -132,6 +134,16 @@ class Dispatcher:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return len(claims)
+
+    async def schedule(self, now: datetime) -> None:
+        """Schedule what was emitted since the last tick, a batch per transaction."""
+        limit = self.batch_size * 5
+        for _ in range(SCHEDULE_ROUNDS):
+            scheduled = await self.db.transaction(
+                lambda conn: schedule_new_events(conn, now, limit)
+            )
+            if scheduled < limit:
+                return
 
     async def drain(self) -> None:
         """Wait for every attempt in flight to finish and be recorded."""

@@ -1,10 +1,12 @@
 """The transactional outbox: an event is written in the transaction of the state change
 it describes, so both commit or neither does.
 
-Each event has a public id (`evt_...`) and a sequence per owner. The sequence comes from
-the owner's counter row, updated in the emitting transaction: a second transaction
-emitting for the same owner waits on that row until the first commits, so sequences
-increase in commit order, and a rolled-back transaction returns its number (no gaps).
+Each event has a public id (`evt_...`) at once, and a sequence per owner once the
+dispatcher schedules it (queue.py): emitting writes one row and locks nothing, so the
+many payments of one hot merchant never wait on each other here. The scheduler numbers
+committed events in one pass at a time, so an owner's sequence has no gaps (a rolled-back
+event never got a number) and follows causality: an event emitted after another one
+committed (the next step of the same trade, say) is seen, and numbered, after it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Event:
     id: str
     owner: str
     type: str
-    sequence: int
+    sequence: int | None  # None until the dispatcher schedules the event
     data: dict[str, Any]
     created_at: datetime
 
@@ -61,28 +63,11 @@ def new_event_id() -> str:
     return "evt_" + secrets.token_hex(12)
 
 
-async def _next_sequence(conn: Conn, owner: str) -> int:
-    cur = await conn.execute(
-        """
-        insert into event_sequence as s (owner, last_sequence) values (%s, 1)
-        on conflict (owner) do update set last_sequence = s.last_sequence + 1
-        returning last_sequence
-        """,
-        (owner,),
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row["last_sequence"])
-
-
 async def emit(
     conn: Conn, *, owner: str, event_type: str, payload: dict[str, Any], now: datetime
 ) -> Event:
-    """Record an event in the caller's transaction; it is delivered after that commits.
-
-    The owner's counter row stays locked until the caller commits, so emit as late in the
-    transaction as possible.
-    """
+    """Record an event in the caller's transaction; it is numbered and delivered after
+    that commits. Nothing is locked: concurrent emits for one owner do not wait."""
     if conn.info.transaction_status != TransactionStatus.INTRANS:
         raise RuntimeError("emit must run inside the transaction of the state change")
     check_owner(owner)
@@ -91,16 +76,16 @@ async def emit(
         id=new_event_id(),
         owner=owner,
         type=event_type,
-        sequence=await _next_sequence(conn, owner),
+        sequence=None,
         data=dict(payload),
         created_at=now,
     )
     await conn.execute(
         """
-        insert into outbox (event_id, owner, event_type, sequence, payload, created_at)
-        values (%s, %s, %s, %s, %s, %s)
+        insert into outbox (event_id, owner, event_type, payload, created_at)
+        values (%s, %s, %s, %s, %s)
         """,
-        (event.id, owner, event_type, event.sequence, Jsonb(event.data), now),
+        (event.id, owner, event_type, Jsonb(event.data), now),
     )
     return event
 
@@ -126,7 +111,8 @@ async def get_event(conn: Conn, owner: str, event_id: str) -> Event | None:
 async def list_events(
     conn: Conn, owner: str, *, after_sequence: int = 0, limit: int = 100
 ) -> list[Event]:
-    """An owner's events in sequence order: how a receiver catches up on what it missed."""
+    """An owner's scheduled events in sequence order: how a receiver catches up on what
+    it missed."""
     cur = await conn.execute(
         f"""
         select {EVENT_COLUMNS} from outbox o

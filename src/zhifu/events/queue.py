@@ -1,8 +1,14 @@
-"""The delivery queue in the database: what the dispatcher claims and records.
+"""The delivery queue in the database: what the dispatcher schedules, claims and records.
 
-Events are fanned out into one delivery each for the owner's endpoint, if it wants that
-type. A delivery is claimed with FOR UPDATE SKIP LOCKED, which counts an attempt and
-leases the delivery: its next_attempt_at moves to the end of the lease, so a worker that
+Scheduling numbers committed events and fans each out into one delivery for the owner's
+endpoint, if it wants that type. One scheduling pass runs at a time (a transaction-level
+advisory lock; a worker that finds it taken skips its pass), taking unscheduled events in
+outbox id order and giving each the owner's next sequence. This is where sequences are
+assigned, not in the emitting transaction, so that emitting locks nothing: the payments
+of one merchant do not serialize on a per-owner counter.
+
+A delivery is claimed with FOR UPDATE SKIP LOCKED, which counts an attempt and leases
+the delivery: its next_attempt_at moves to the end of the lease, so a worker that
 dies mid-delivery leaves a delivery that falls due again and is retried by another. The
 outcome of an attempt only decides the delivery if the attempt is still its latest
 (attempt numbers fence out a worker that lost its lease).
@@ -31,30 +37,48 @@ class Claim:
     event: Event = field(repr=False)
 
 
-async def fan_out_new_events(conn: Conn, now: datetime, limit: int) -> int:
-    """Fan undispatched events out into deliveries; return how many deliveries."""
+# The advisory lock of the scheduling pass (any constant unique to it in the database).
+SCHEDULER_LOCK = 0x7A68_6966_7500_0001
+
+
+async def schedule_new_events(conn: Conn, now: datetime, limit: int) -> int:
+    """Number up to `limit` committed, unscheduled events and fan them out into
+    deliveries; return how many events (0 when another worker holds the pass)."""
+    cur = await conn.execute("select pg_try_advisory_xact_lock(%s) as mine", (SCHEDULER_LOCK,))
+    lock = await cur.fetchone()
+    if lock is None or not lock["mine"]:
+        return 0
+    # A statement after the lock: its snapshot sees every earlier pass committed.
     cur = await conn.execute(
         """
         with batch as (
             select id, owner, event_type from outbox where dispatched_at is null
-            order by id limit %(limit)s for update skip locked
+            order by id limit %(limit)s
+        ), owners as (
+            select owner, coalesce(
+                (select max(o.sequence) from outbox o where o.owner = b.owner), 0) as last
+            from (select distinct owner from batch) b
+        ), numbered as (
+            select b.id, b.owner, b.event_type,
+                   w.last + row_number() over (partition by b.owner order by b.id) as sequence
+            from batch b join owners w on w.owner = b.owner
         ), marked as (
-            update outbox o set dispatched_at = %(now)s from batch where o.id = batch.id
+            update outbox o set sequence = n.sequence, dispatched_at = %(now)s
+            from numbered n where o.id = n.id
         ), scheduled as (
             insert into event_delivery (outbox_id, owner, state, next_attempt_at, created_at)
-            select b.id, b.owner, 'pending', %(now)s, %(now)s
-            from batch b join event_endpoint ep on ep.owner = b.owner
-            where ep.event_types is null or b.event_type = any(ep.event_types)
-            order by b.id
-            returning id
+            select n.id, n.owner, 'pending', %(now)s, %(now)s
+            from numbered n join event_endpoint ep on ep.owner = n.owner
+            where ep.event_types is null or n.event_type = any(ep.event_types)
+            order by n.id
         )
-        select count(*) as deliveries from scheduled
+        select count(*) as events from numbered
         """,
         {"limit": limit, "now": now},
     )
     row = await cur.fetchone()
     assert row is not None
-    return int(row["deliveries"])
+    return int(row["events"])
 
 
 async def give_up_abandoned(conn: Conn, now: datetime) -> int:

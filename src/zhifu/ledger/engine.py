@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncCursor
 from psycopg.types.json import Jsonb
@@ -47,6 +47,7 @@ from zhifu.ledger.accounts import AccountInfo, load_accounts
 from zhifu.ledger.commands import (
     Command,
     CreateHold,
+    Leg,
     Outcome,
     PostEntry,
     PostHold,
@@ -174,20 +175,37 @@ class _Batch:
         self.new_holds: list[_Hold] = []
 
 
-async def apply(conn: Conn, commands: Sequence[Command], now: datetime) -> list[Outcome]:
-    """Apply `commands` in order inside the caller's transaction; one Outcome each."""
+async def apply(
+    conn: Conn,
+    commands: Sequence[Command],
+    now: datetime,
+    *,
+    on_locked: Callable[[], None] | None = None,
+) -> list[Outcome]:
+    """Apply `commands` in order inside the caller's transaction; one Outcome each.
+
+    `on_locked` is called once every row the batch needs is locked: from then on, a
+    transaction touching the same accounts waits for this one to commit (the batcher
+    starts its next batch then, so batches overlap yet keep their arrival order).
+    """
     outcomes: list[Outcome | None] = [None] * len(commands)
     batch = _Batch(now)
+    keys = _read_keys(commands, outcomes)
     # Pipeline mode: statements whose results are not needed yet go out together, so a
-    # batch costs a few round trips: the keys, the locks (with the ids), the writes.
+    # batch costs two round trips between BEGIN and COMMIT: claim the keys and lock the
+    # rows; write everything.
     async with conn.pipeline():
-        prelude = await _prelude(conn, commands)
-        replay_of = await _claim_keys(conn, commands, outcomes)
+        plan_mode = await _generic_plans(conn)
+        claim = await _queue_claim(conn, keys, commands)
         await _lock_holds(conn, commands, outcomes, batch)
         infos = await load_accounts(conn, _account_ids(commands, batch))
         await _lock_balances(conn, commands, outcomes, infos, batch)
-        ids = await prelude.fetchone()
-        assert ids is not None
+        if on_locked is not None:
+            on_locked()
+        mode = await plan_mode.fetchone()
+        claimed = await claim.fetchone()
+        assert mode is not None and claimed is not None
+        replay_of = await _resolve_keys(conn, keys, set(claimed["claimed"]), outcomes)
 
         pending: list[tuple[int, Any]] = []  # (command index, deferred result builder)
         for i, command in enumerate(commands):
@@ -198,44 +216,30 @@ async def apply(conn: Conn, commands: Sequence[Command], now: datetime) -> list[
             except ZhifuError as error:
                 outcomes[i] = Outcome(error=error)
 
-        _assign_ids(ids, batch)
+        _assign_ids(claimed, batch)
         results = {i: build() for i, build in pending}
         for i, result in results.items():
             outcomes[i] = Outcome(result=result)
         for i, first in replay_of.items():
             outcomes[i] = _replay(outcomes[first])
-        await _write(conn, batch)
-        await _settle_keys(conn, commands, outcomes, replay_of)
-        await conn.execute("select set_config('plan_cache_mode', %s, true)", (ids["mode"],))
+        await _write(conn, batch, _settled_keys(commands, outcomes, replay_of), mode["mode"])
     return [o if o is not None else Outcome(error=ZhifuError("not applied")) for o in outcomes]
 
 
-async def _prelude(conn: Conn, commands: Sequence[Command]) -> AsyncCursor[Any]:
-    """Queue the statement that prepares the batch's transaction; its row is read later.
+async def _generic_plans(conn: Conn) -> AsyncCursor[Any]:
+    """Queue the switch to generic plans for the rest of the transaction (`_write` restores
+    the caller's mode, which this statement returns).
 
-    It switches to generic plans for the rest of the transaction (apply restores the
-    caller's mode at the end): the engine's statements take arrays, so PostgreSQL would
-    otherwise plan them afresh on every execution, a custom plan for an array of two
-    looking cheaper than the generic one, and that planning cost more server time than
-    the execution. The generic plans are index nested loops, right for any batch size.
-
-    It also draws the ids of the entries and holds the batch may create, one per command
-    that may create one: a refused command leaves a gap in the sequence, as a rolled-back
-    transaction does.
+    The engine's statements take arrays, so PostgreSQL would plan them afresh on every
+    execution (a custom plan for an array of two looks cheaper than the generic one), and
+    that planning cost more server time than the execution. The generic plans are index
+    nested loops, right for any batch size.
     """
-    entries = sum(1 for c in commands if isinstance(c, PostEntry | PostHold))
-    holds = sum(1 for c in commands if isinstance(c, CreateHold))
     return await conn.execute(
         """
         with old as materialized (select current_setting('plan_cache_mode') as mode)
-        select old.mode, set_config('plan_cache_mode', 'force_generic_plan', true),
-               array(select nextval('ledger_entry_id_seq') from generate_series(1, %s))
-                 as entry_ids,
-               array(select nextval('ledger_hold_id_seq') from generate_series(1, %s))
-                 as hold_ids
-        from old
-        """,
-        (entries, holds),
+        select mode, set_config('plan_cache_mode', 'force_generic_plan', true) from old
+        """
     )
 
 
@@ -244,32 +248,84 @@ def _replay(first: Outcome | None) -> Outcome:
     return Outcome(result=first.result, error=first.error, replayed=True)
 
 
-async def _claim_keys(
-    conn: Conn, commands: Sequence[Command], outcomes: list[Outcome | None]
-) -> dict[int, int]:
-    """Claim keys; fill outcomes of stored ones; return in-batch repeats -> first index."""
-    hashes: dict[str, str] = {}
+@dataclass(slots=True)
+class _Keys:
+    hashes: dict[str, str]  # first occurrence of each key -> its request hash
+    keyed: dict[int, tuple[str, str]]  # command index -> (key, request hash)
+    replay_of: dict[int, int]  # in-batch repeat -> index of the first occurrence
+
+
+def _read_keys(commands: Sequence[Command], outcomes: list[Outcome | None]) -> _Keys:
+    """Hash each keyed request; refuse in-batch reuses of a key for another request."""
+    keys = _Keys(hashes={}, keyed={}, replay_of={})
     first_index: dict[str, int] = {}
-    replay_of: dict[int, int] = {}
-    keyed: dict[int, tuple[str, str]] = {}  # command index -> (key, request hash)
     for i, command in enumerate(commands):
         if command.key is None:
             continue
-        digest = idempotency.request_hash(fingerprint(command))
-        keyed[i] = (command.key, digest)
+        digest = _request_hash(command)
+        keys.keyed[i] = (command.key, digest)
         if command.key in first_index:
-            if hashes[command.key] != digest:
+            if keys.hashes[command.key] != digest:
                 outcomes[i] = Outcome(error=_reused(command.key))
             else:
-                replay_of[i] = first_index[command.key]
+                keys.replay_of[i] = first_index[command.key]
             continue
         first_index[command.key] = i
-        hashes[command.key] = digest
-    stored = await idempotency.claim(conn, hashes)
+        keys.hashes[command.key] = digest
+    return keys
+
+
+async def _queue_claim(conn: Conn, keys: _Keys, commands: Sequence[Command]) -> AsyncCursor[Any]:
+    """Queue the claim of the keys (see zhifu.db.idempotency, whose protocol this is: a key
+    is inserted in sorted order, a concurrent claim of it waits for our commit or rollback)
+    together with the draw of the ids of the entries and holds the batch may create.
+
+    One id is drawn per command that may create an entry or a hold: a refused command
+    leaves a gap in the sequence, as a rolled-back transaction does.
+    """
+    sorted_keys = sorted(keys.hashes)
+    return await conn.execute(
+        """
+        with claimed as (
+            insert into idempotency_key (key, request_hash)
+            select k, h from unnest(%(keys)s::text[], %(hashes)s::text[]) as t(k, h) order by k
+            on conflict (key) do nothing
+            returning key
+        )
+        select array(select key from claimed) as claimed,
+               array(select nextval('ledger_entry_id_seq') from generate_series(1, %(entries)s))
+                 as entry_ids,
+               array(select nextval('ledger_hold_id_seq') from generate_series(1, %(holds)s))
+                 as hold_ids
+        """,
+        {
+            "keys": _texts(sorted_keys),
+            "hashes": _texts(keys.hashes[k] for k in sorted_keys),
+            "entries": sum(1 for c in commands if isinstance(c, PostEntry | PostHold)),
+            "holds": sum(1 for c in commands if isinstance(c, CreateHold)),
+        },
+    )
+
+
+async def _resolve_keys(
+    conn: Conn, keys: _Keys, claimed: set[str], outcomes: list[Outcome | None]
+) -> dict[int, int]:
+    """Fill the outcomes of keys stored before; return in-batch repeats -> first index."""
+    taken = [k for k in keys.hashes if k not in claimed]
+    if not taken:
+        return keys.replay_of
+    cur = await conn.execute(
+        "select key, request_hash, result from idempotency_key where key = any(%s)", (taken,)
+    )
+    stored = {
+        row["key"]: idempotency.StoredKey(row["request_hash"], row["result"])
+        for row in await cur.fetchall()
+    }
+    replay_of = keys.replay_of
     # A key stored before this batch answers each of its occurrences in the batch against
     # the stored request, not against the first occurrence: a true retry replays even when
     # a request reusing its key came earlier in the same batch.
-    for i, (key, digest) in keyed.items():
+    for i, (key, digest) in keys.keyed.items():
         previous = stored.get(key)
         if previous is None:
             continue
@@ -279,6 +335,56 @@ async def _claim_keys(
         else:
             outcomes[i] = Outcome(result=previous.result, replayed=True)
     return replay_of
+
+
+_PLAIN = (str, int, float, bool, type(None))
+_ENTRY_FIELDS = tuple(f.name for f in fields(PostEntry) if f.name not in ("key", "legs"))
+
+
+def _plain_entry_fingerprint(command: PostEntry) -> dict[str, Any] | None:
+    """`fingerprint(command)` for an entry of plain values, without the deep copy that
+    `dataclasses.asdict` makes (the most expensive step of a batched transfer); None when
+    the entry holds anything else, for which the general `fingerprint` is used."""
+    if type(command.metadata) is not dict or type(command.legs) is not tuple:
+        return None
+    body: dict[str, Any] = {name: getattr(command, name) for name in _ENTRY_FIELDS}
+    if not all(type(v) in _PLAIN for k, v in body.items() if k != "metadata"):
+        return None
+    if not all(type(k) is str and type(v) in _PLAIN for k, v in command.metadata.items()):
+        return None
+    legs = []
+    for leg in command.legs:
+        if type(leg) is not Leg:
+            return None
+        values = (leg.account_id, leg.amount, leg.currency)
+        if not all(type(v) in _PLAIN for v in values):
+            return None
+        legs.append(dict(zip(_LEG_FIELDS, values, strict=True)))
+    body["legs"] = legs
+    body["type"] = "PostEntry"
+    return body
+
+
+_LEG_FIELDS = tuple(f.name for f in fields(Leg))
+_SAMPLE = PostEntry(legs=(Leg(1, -2, "CNY"), Leg(3, 2, "CNY")), key="k", metadata={"a": 1})
+# Used only while it agrees with `fingerprint` (a field added to the commands must not
+# change what a stored idempotency key matches).
+_FAST_FINGERPRINT = idempotency.request_hash(
+    _plain_entry_fingerprint(_SAMPLE)
+) == idempotency.request_hash(fingerprint(_SAMPLE)) and _LEG_FIELDS == (
+    "account_id",
+    "amount",
+    "currency",
+)
+
+
+def _request_hash(command: Command) -> str:
+    body = (
+        _plain_entry_fingerprint(command)
+        if _FAST_FINGERPRINT and type(command) is PostEntry
+        else None
+    )
+    return idempotency.request_hash(fingerprint(command) if body is None else body)
 
 
 def _reused(key: str) -> IdempotencyConflict:
@@ -578,14 +684,17 @@ def _assign_ids(ids: dict[str, Any], batch: _Batch) -> None:
         raise AssertionError("more entries or holds than commands that create them")
 
 
-async def _write(conn: Conn, batch: _Batch) -> None:
-    """Write the batch: entries, postings and balance deltas in one statement, then holds.
+async def _write(
+    conn: Conn, batch: _Batch, settled: tuple[dict[str, Any], list[str]], plan_mode: str
+) -> None:
+    """Queue the whole of the batch's writes as one statement: entries, postings, holds,
+    balance deltas, the results of its idempotency keys; and restore the plan mode.
 
-    The postings' checks (balanced per entry, foreign keys) run at the end of that
+    The postings' checks (balanced per entry, foreign keys) run at the end of the
     statement, when its entries exist.
     """
     parts: list[str] = []
-    params: dict[str, Any] = {"now": batch.now}
+    params: dict[str, Any] = {"now": batch.now, "plan_mode": plan_mode}
     if batch.entries:
         entries = batch.entries
         parts.append(
@@ -613,12 +722,13 @@ async def _write(conn: Conn, batch: _Batch) -> None:
             e_kind=_texts(e.kind for e in entries),
             e_desc=_texts(e.description for e in entries),
             e_rate=_texts(e.exchange_rate for e in entries),
-            e_meta=_texts(json.dumps(e.metadata) for e in entries),
+            e_meta=_texts(_json(e.metadata) for e in entries),
             p_entry=_ints(p[0] for p in postings),
             p_account=_ints(p[1] for p in postings),
             p_currency=_texts(p[2] for p in postings),
             p_amount=_ints(p[3] for p in postings),
         )
+    _write_holds(batch, parts, params)
     rows = _balance_deltas(batch)
     if rows:
         parts.append(
@@ -648,74 +758,116 @@ async def _write(conn: Conn, batch: _Batch) -> None:
             b_day=_texts(None if r[5] is None else r[5].isoformat() for r in rows),
             b_day_total=_ints(r[6] for r in rows),
         )
-    if parts:
-        await conn.execute("with " + ",".join(parts) + " select 1", params)
-    await _write_holds(conn, batch)
+    done, released = settled
+    if done:
+        # The keys' results, stored in the transaction that did the work (idempotency.py).
+        parts.append(
+            """
+            done as (
+                update idempotency_key i set result = r.result
+                from unnest(%(k_done)s::text[], %(k_results)s::jsonb[]) as r(key, result)
+                where i.key = r.key
+            )
+            """
+        )
+        params.update(k_done=_texts(done), k_results=_texts(json.dumps(r) for r in done.values()))
+    if released:
+        # Keys of refused requests are forgotten, so that a later retry may succeed.
+        parts.append(
+            "released as (delete from idempotency_key where key = any(%(k_released)s::text[]))"
+        )
+        params.update(k_released=_texts(released))
+    with_parts = "with " + ",".join(parts) if parts else ""
+    await conn.execute(
+        with_parts + " select set_config('plan_cache_mode', %(plan_mode)s, true)", params
+    )
 
 
 def _ints(values: Iterable[int | None]) -> str:
     """An array literal of integers: much cheaper to send than a list psycopg adapts."""
-    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+    items = list(values)
+    if None in items:
+        return "{" + ",".join("NULL" if v is None else str(int(v)) for v in items) + "}"
+    return "{" + ",".join(map(str, map(int, cast("list[int]", items)))) + "}"
 
 
 def _texts(values: Iterable[str | None]) -> str:
     """An array literal of strings, each quoted (a backslash escapes `"` and itself)."""
+    items = list(values)
+    if not items:
+        return "{}"
+    if None not in items:
+        joined = '","'.join(cast("list[str]", items))
+        # no quote or backslash inside any string: nothing to escape
+        if "\\" not in joined and joined.count('"') == 2 * (len(items) - 1):
+            return '{"' + joined + '"}'
     return (
         "{"
         + ",".join(
             "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
+            for v in items
         )
         + "}"
     )
 
 
-async def _write_holds(conn: Conn, batch: _Batch) -> None:
+def _json(value: Any) -> str:
+    return "{}" if type(value) is dict and not value else json.dumps(value)
+
+
+def _write_holds(batch: _Batch, parts: list[str], params: dict[str, Any]) -> None:
     new = batch.new_holds
     if new:
-        await conn.execute(
+        parts.append(
             """
-            insert into ledger_hold (id, kind, debit_account_id, credit_account_id, credit_shard,
-                currency, amount, state, description, metadata, expires_at, created_at)
-            select id, kind, debit, credit, shard, currency, amount, 'pending', description,
-                   metadata, expires_at, %s
-            from unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::int[],
-                        %s::text[], %s::bigint[], %s::text[], %s::jsonb[], %s::timestamptz[])
-              as h(id, kind, debit, credit, shard, currency, amount, description, metadata,
-                   expires_at)
-            """,
-            (
-                batch.now,
-                [h.id for h in new],
-                [h.kind for h in new],
-                [h.debit_account_id for h in new],
-                [h.credit_account_id for h in new],
-                [h.credit_shard for h in new],
-                [h.currency for h in new],
-                [h.amount for h in new],
-                [h.description for h in new],
-                [Jsonb(h.metadata) for h in new],
-                [h.expires_at for h in new],
-            ),
+            new_holds as (
+                insert into ledger_hold (id, kind, debit_account_id, credit_account_id,
+                    credit_shard, currency, amount, state, description, metadata, expires_at,
+                    created_at)
+                select id, kind, debit, credit, shard, currency, amount, 'pending',
+                       description, metadata, expires_at, %(now)s
+                from unnest(%(h_id)s::bigint[], %(h_kind)s::text[], %(h_debit)s::bigint[],
+                            %(h_credit)s::bigint[], %(h_shard)s::int[], %(h_currency)s::text[],
+                            %(h_amount)s::bigint[], %(h_desc)s::text[], %(h_meta)s::jsonb[],
+                            %(h_expires)s::timestamptz[])
+                  as h(id, kind, debit, credit, shard, currency, amount, description, metadata,
+                       expires_at)
+            )
+            """
+        )
+        params.update(
+            h_id=[h.id for h in new],
+            h_kind=[h.kind for h in new],
+            h_debit=[h.debit_account_id for h in new],
+            h_credit=[h.credit_account_id for h in new],
+            h_shard=[h.credit_shard for h in new],
+            h_currency=[h.currency for h in new],
+            h_amount=[h.amount for h in new],
+            h_desc=[h.description for h in new],
+            h_meta=[Jsonb(h.metadata) for h in new],
+            h_expires=[h.expires_at for h in new],
         )
     changed = [h for h in batch.holds.values() if h.changed]
     if changed:
-        await conn.execute(
+        parts.append(
             """
-            update ledger_hold h
-            set state = c.state, posted_amount = c.posted_amount, entry_id = c.entry_id,
-                closed_at = c.closed_at
-            from unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[])
-              as c(id, state, posted_amount, entry_id, closed_at)
-            where h.id = c.id
-            """,
-            (
-                [h.id for h in changed],
-                [h.state for h in changed],
-                [h.posted_amount for h in changed],
-                [h.entry_id for h in changed],
-                [h.closed_at for h in changed],
-            ),
+            changed_holds as (
+                update ledger_hold h
+                set state = c.state, posted_amount = c.posted_amount, entry_id = c.entry_id,
+                    closed_at = c.closed_at
+                from unnest(%(c_id)s::bigint[], %(c_state)s::text[], %(c_posted)s::bigint[],
+                            %(c_entry)s::bigint[], %(c_closed)s::timestamptz[])
+                  as c(id, state, posted_amount, entry_id, closed_at)
+                where h.id = c.id
+            )
+            """
+        )
+        params.update(
+            c_id=[h.id for h in changed],
+            c_state=[h.state for h in changed],
+            c_posted=[h.posted_amount for h in changed],
+            c_entry=[h.entry_id for h in changed],
+            c_closed=[h.closed_at for h in changed],
         )
 
 
@@ -743,13 +895,12 @@ def _balance_deltas(
     return rows
 
 
-async def _settle_keys(
-    conn: Conn,
+def _settled_keys(
     commands: Sequence[Command],
     outcomes: list[Outcome | None],
     replay_of: dict[int, int],
-) -> None:
-    """Store results of accepted keyed commands; release the keys of refused ones."""
+) -> tuple[dict[str, Any], list[str]]:
+    """The results of accepted keyed commands to store; the keys of refused ones to release."""
     done: dict[str, Any] = {}
     released: list[str] = []
     for i, (command, outcome) in enumerate(zip(commands, outcomes, strict=True)):
@@ -759,5 +910,4 @@ async def _settle_keys(
             done[command.key] = outcome.result
         elif not isinstance(outcome.error, IdempotencyConflict):
             released.append(command.key)
-    await idempotency.complete(conn, done)
-    await idempotency.release(conn, released)
+    return done, released

@@ -14,8 +14,10 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.identity import wallet_account
+from zhifu.identity.keys import remember, replayed
 from zhifu.ledger import CreateHold, Leg, PostEntry, PostHold, VoidHold, apply
 from zhifu.payments.errors import TradeNotFound
+from zhifu.payments.keys import buyer_scope, merchant_scope
 from zhifu.payments.merchants import merchant_accounts
 from zhifu.payments.states import EscrowEvent, EscrowState, TradeState, next_escrow_state
 from zhifu.payments.trades import Trade, TradeService, apply_one, revenue_account
@@ -52,18 +54,27 @@ class EscrowService:
         self.clock = clock
         self.trades = trades
 
-    async def ship(self, merchant_id: int, trade_no: str) -> Trade:
-        return await self._step(EscrowEvent.SHIP, trade_no, merchant_id=merchant_id)
+    # Each step of a buyer or seller may carry an idempotency key: a retry with it returns
+    # the trade as it is now instead of refusing a step already taken.
 
-    async def confirm(self, buyer_user_id: int, trade_no: str) -> Trade:
-        return await self._step(EscrowEvent.CONFIRM, trade_no, buyer_user_id=buyer_user_id)
+    async def ship(self, merchant_id: int, trade_no: str, *, key: str | None = None) -> Trade:
+        return await self._step(EscrowEvent.SHIP, trade_no, merchant_id=merchant_id, key=key)
 
-    async def request_refund(self, buyer_user_id: int, trade_no: str) -> Trade:
-        return await self._step(EscrowEvent.REQUEST_REFUND, trade_no, buyer_user_id=buyer_user_id)
+    async def confirm(self, buyer_user_id: int, trade_no: str, *, key: str | None = None) -> Trade:
+        return await self._step(EscrowEvent.CONFIRM, trade_no, buyer_user_id=buyer_user_id, key=key)
 
-    async def answer_refund(self, merchant_id: int, trade_no: str, *, agree: bool) -> Trade:
+    async def request_refund(
+        self, buyer_user_id: int, trade_no: str, *, key: str | None = None
+    ) -> Trade:
+        return await self._step(
+            EscrowEvent.REQUEST_REFUND, trade_no, buyer_user_id=buyer_user_id, key=key
+        )
+
+    async def answer_refund(
+        self, merchant_id: int, trade_no: str, *, agree: bool, key: str | None = None
+    ) -> Trade:
         event = EscrowEvent.AGREE_REFUND if agree else EscrowEvent.REFUSE_REFUND
-        return await self._step(event, trade_no, merchant_id=merchant_id)
+        return await self._step(event, trade_no, merchant_id=merchant_id, key=key)
 
     async def decide_dispute(self, trade_no: str, *, for_buyer: bool) -> Trade:
         """An operator's ruling on a disputed trade."""
@@ -96,10 +107,19 @@ class EscrowService:
         *,
         merchant_id: int | None = None,
         buyer_user_id: int | None = None,
+        key: str | None = None,
     ) -> Trade:
-        return await self.db.transaction(
-            lambda conn: self._step_in(conn, event, trade_no, merchant_id, buyer_user_id)
-        )
+        scope = buyer_scope(buyer_user_id) if buyer_user_id else merchant_scope(merchant_id or 0)
+        request = {"escrow": event.value, "trade_no": trade_no}
+
+        async def work(conn: Conn) -> Trade:
+            if await replayed(conn, scope, key, request) is not None:
+                return await self.trades.locked(conn, merchant_id, trade_no=trade_no)
+            trade = await self._step_in(conn, event, trade_no, merchant_id, buyer_user_id)
+            await remember(conn, scope, key, request)
+            return trade
+
+        return await self.db.transaction(work)
 
     async def _step_in(
         self,
@@ -123,6 +143,7 @@ class EscrowService:
             changes |= {
                 "state": TradeState.TRADE_CLOSED,
                 "refunded_amount": trade.amount,
+                "refunded_fee": trade.fee,  # never taken: the hold is voided
                 "close_reason": "refunded",
                 "closed_at": self.clock.now(),
             }

@@ -168,10 +168,13 @@ class MerchantService:
         merchant_id, key = await self.db.transaction(work)
         return await self.get(merchant_id), key
 
-    async def get(self, merchant_id: int) -> Merchant:
-        row = await self.db.fetch_one(
-            f"select {_COLUMNS} from merchant where id = %s", (merchant_id,)
-        )
+    async def get(self, merchant_id: int, conn: Conn | None = None) -> Merchant:
+        """The merchant; inside a transaction pass its connection (never take a second)."""
+        query = f"select {_COLUMNS} from merchant where id = %s"
+        if conn is None:
+            row = await self.db.fetch_one(query, (merchant_id,))
+        else:
+            row = await (await conn.execute(query, (merchant_id,))).fetchone()
         if row is None:
             raise NotFound(f"merchant {merchant_id} does not exist")
         return Merchant(**row)

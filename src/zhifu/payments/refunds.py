@@ -17,6 +17,7 @@ from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InsufficientFunds, InvalidRequest
 from zhifu.identity import wallet_account
+from zhifu.identity.keys import remember, replayed
 from zhifu.ledger import Leg, PostEntry, balances
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments.errors import (
@@ -26,6 +27,7 @@ from zhifu.payments.errors import (
     TradeNotRefundable,
 )
 from zhifu.payments.fees import refund_fee
+from zhifu.payments.keys import merchant_scope
 from zhifu.payments.merchants import merchant_accounts
 from zhifu.payments.states import EscrowState, TradeEvent, TradeState
 from zhifu.payments.trades import (
@@ -57,6 +59,10 @@ class Refund:
             "amount": self.amount,
             "amount_decimal": format_decimal(self.amount, self.currency),
             "fee_refund": self.fee_refund,
+            "fee_refund_decimal": format_decimal(self.fee_refund, self.currency),
+            # What leaves the merchant's balance: the refund less the fee it returns.
+            "net_amount": self.amount - self.fee_refund,
+            "net_amount_decimal": format_decimal(self.amount - self.fee_refund, self.currency),
             "currency": self.currency,
             "reason": self.reason,
             "entry_id": self.entry_id,
@@ -93,18 +99,34 @@ class RefundService:
         reason: str = "",
         trade_no: str | None = None,
         out_trade_no: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Refund:
+        """Refund `amount` of a paid trade. `out_request_no` decides whether money moves
+        (the same number again returns the first refund); an idempotency key, when
+        given, is bound to this exact request (see payments/keys.py)."""
         check_minor(amount)
         if not isinstance(out_request_no, str) or not 1 <= len(out_request_no) <= 64:
             raise InvalidRequest("out_request_no has 1 to 64 characters")
         if not isinstance(reason, str) or len(reason) > 256:
             raise InvalidRequest("a refund reason has at most 256 characters")
+        scope = merchant_scope(merchant_id)
+        request = {
+            "refund": [trade_no, out_trade_no],
+            "out_request_no": out_request_no,
+            "amount": amount,
+            "reason": reason,
+        }
 
         async def work(conn: Conn) -> Refund:
+            earlier = await replayed(conn, scope, idempotency_key, request)
+            if earlier is not None:
+                return await self._by_id(conn, earlier["refund_id"])
             trade = await self.trades.locked(
                 conn, merchant_id, trade_no=trade_no, out_trade_no=out_trade_no
             )
-            return await self.refund_in(conn, trade, out_request_no, amount, reason)
+            refund = await self.refund_in(conn, trade, out_request_no, amount, reason)
+            await remember(conn, scope, idempotency_key, {"refund_id": refund.id})
+            return refund
 
         return await self.db.transaction(work)
 
@@ -141,10 +163,11 @@ class RefundService:
         updated = await self.trades.update(
             conn, trade, refunded_amount=refunded, refunded_fee=trade.refunded_fee + fee_back
         )
-        await self.trades.announce(conn, updated, "trade.refunded")
+        refund = await self._by_id(conn, row["id"])
+        await self.trades.announce(conn, updated, "trade.refunded", refund=refund.to_dict())
         if refunded == trade.amount:
             await self.lifecycle.close_in(conn, updated, TradeEvent.REFUND_ALL, "refunded")
-        return await self._by_id(conn, row["id"])
+        return refund
 
     async def _earlier(
         self, conn: Conn, trade: Trade, out_request_no: str, digest: str
@@ -223,11 +246,21 @@ class RefundService:
         return _refund(row)
 
     async def cancel(
-        self, merchant_id: int, *, trade_no: str | None = None, out_trade_no: str | None = None
+        self,
+        merchant_id: int,
+        *,
+        trade_no: str | None = None,
+        out_trade_no: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Trade:
-        """Close the trade if unpaid; refund it in full if paid."""
+        """Close the trade if unpaid; refund it in full if paid. Cancelling a closed
+        trade changes nothing, so a retry finds the trade as the first call left it."""
+        request = {"cancel": [trade_no, out_trade_no]}
 
         async def work(conn: Conn) -> Trade:
+            scope = merchant_scope(merchant_id)
+            await replayed(conn, scope, idempotency_key, request)
+            await remember(conn, scope, idempotency_key, request)
             trade = await self.trades.locked(
                 conn, merchant_id, trade_no=trade_no, out_trade_no=out_trade_no
             )

@@ -1,4 +1,4 @@
-"""The payments capability as one object: merchants, trades, refunds, escrow."""
+"""The payments capability as one object: merchants, trades, refunds, escrow, webhooks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from dataclasses import dataclass
 
 from zhifu.clock import Clock
 from zhifu.db.database import Database
+from zhifu.funding import FundingService
 from zhifu.identity import UserService
+from zhifu.payments.card_pay import CardPayments, FundingSource, PaymentResult
+from zhifu.payments.devices import DeviceService
 from zhifu.payments.escrow import EscrowService
 from zhifu.payments.merchants import MerchantService
+from zhifu.payments.methods import PaymentMethods
+from zhifu.payments.notifications import MerchantNotifications
 from zhifu.payments.refunds import RefundService
 from zhifu.payments.trades import TradeLifecycle, TradeService
 
@@ -21,20 +26,34 @@ class Payments:
     lifecycle: TradeLifecycle
     refunds: RefundService
     escrow: EscrowService
+    notifications: MerchantNotifications
+    cards: CardPayments
+    devices: DeviceService
+    methods: PaymentMethods
 
     @classmethod
     def build(
-        cls, db: Database, clock: Clock, users: UserService, tokenizer_secret: bytes
+        cls,
+        db: Database,
+        clock: Clock,
+        users: UserService,
+        tokenizer_secret: bytes,
+        funding: FundingService,
     ) -> Payments:
         merchants = MerchantService(db, clock, tokenizer_secret)
         trades = TradeService(db, clock, merchants, users)
         lifecycle = TradeLifecycle(db, clock, trades)
+        devices = DeviceService(db, clock)
         return cls(
             merchants=merchants,
             trades=trades,
             lifecycle=lifecycle,
             refunds=RefundService(db, clock, trades, lifecycle),
             escrow=EscrowService(db, clock, trades),
+            notifications=MerchantNotifications(db, clock),
+            cards=CardPayments(db, clock, trades, funding),
+            devices=devices,
+            methods=PaymentMethods(db, clock, users, merchants, trades, devices),
         )
 
     def jobs(self) -> list[tuple[str, float, Callable[[], Awaitable[int]]]]:
@@ -43,4 +62,21 @@ class Payments:
             ("expire-trades", 1.0, self.lifecycle.expire_due),
             ("finish-trades", 60.0, self.lifecycle.finish_due),
             ("auto-confirm-escrow", 60.0, self.escrow.auto_confirm_due),
+            ("complete-card-payments", 1.0, self.cards.complete_due),
         ]
+
+    async def pay(
+        self,
+        trade_no: str,
+        buyer_user_id: int,
+        *,
+        funding: FundingSource = "wallet",
+        card_id: int | None = None,
+        pin: str | None = None,
+        method: str = "wallet",
+    ) -> PaymentResult:
+        """The consumer pays a waiting trade from the wallet balance or from a linked
+        card, with the PIN or within the password-free allowance (see card_pay.py)."""
+        return await self.cards.pay_trade(
+            trade_no, buyer_user_id, funding=funding, card_id=card_id, pin=pin, method=method
+        )

@@ -78,9 +78,18 @@ class Trade:
         for name, value in body.items():
             if isinstance(value, datetime):
                 body[name] = value.isoformat()
-        for name in ("amount", "fee", "refunded_amount"):
+        body["net_amount"] = self.net_amount
+        for name in ("amount", "fee", "refunded_amount", "net_amount"):
             body[f"{name}_decimal"] = format_decimal(getattr(self, name), self.currency)
         return body
+
+    @property
+    def net_amount(self) -> int:
+        """What the merchant keeps (or will, once escrow releases it): the amount not
+        refunded less the fee not returned; nothing for an unpaid trade."""
+        if self.paid_at is None:
+            return 0
+        return self.amount - self.refunded_amount - (self.fee - self.refunded_fee)
 
     def event_data(self) -> dict[str, Any]:
         """What a merchant's webhook says about the trade."""
@@ -246,17 +255,27 @@ class TradeService:
         state: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        out_trade_no: str | None = None,
     ) -> list[Trade]:
+        """The merchant's trades, newest first; `before` (a trade's id) pages back."""
         if not 1 <= limit <= 500:
             raise InvalidRequest("limit must be between 1 and 500")
         rows = await self.db.fetch_all(
             f"""
             select {COLUMNS} from trade
-            where merchant_id = %s and (%s::text is null or state = %s)
-              and (%s::bigint is null or id < %s)
-            order by id desc limit %s
+            where merchant_id = %(merchant)s
+              and (%(state)s::text is null or state = %(state)s)
+              and (%(out)s::text is null or out_trade_no = %(out)s)
+              and (%(before)s::bigint is null or id < %(before)s)
+            order by id desc limit %(limit)s
             """,
-            (merchant_id, state, state, before, before, limit),
+            {
+                "merchant": merchant_id,
+                "state": state,
+                "out": out_trade_no,
+                "before": before,
+                "limit": limit,
+            },
         )
         return [trade_from_row(row) for row in rows]
 
@@ -317,12 +336,13 @@ class TradeService:
         assert row is not None
         return trade_from_row(row)
 
-    async def announce(self, conn: Conn, trade: Trade, event_type: str) -> None:
+    async def announce(self, conn: Conn, trade: Trade, event_type: str, **more: Any) -> None:
+        """Tell the merchant, in this transaction: the trade, and `more` (e.g. the refund)."""
         await emit(
             conn,
             owner=f"merchant:{trade.merchant_id}",
             event_type=event_type,
-            payload=trade.event_data(),
+            payload={**trade.event_data(), **more},
             now=self.clock.now(),
         )
 
@@ -354,7 +374,7 @@ class TradeService:
         password_free = not pin_checked
         if password_free:
             await self._check_password_free(conn, buyer_user_id, trade.amount)
-        merchant = await self.merchants.get(trade.merchant_id)
+        merchant = await self.merchants.get(trade.merchant_id, conn)
         fee = trade_fee(trade.amount, merchant.fee_rate_ppm)
         now = self.clock.now()
         if trade.escrow:
@@ -378,6 +398,23 @@ class TradeService:
         await self.announce(conn, paid, "trade.paid")
         return paid
 
+    async def authorize(self, trade_no: str, buyer_user_id: int, *, pin: str | None) -> Trade:
+        """Check, without paying, that the buyer may pay the trade now: it is payable,
+        and the PIN matches or the amount fits the password-free allowance. For paths
+        that move money before paying (a card top-up), so they charge no card in vain."""
+
+        async def check(conn: Conn) -> Trade:
+            trade = await self._row(conn, None, trade_no=trade_no)
+            self._check_payable(trade, buyer_user_id)
+            if pin is None:
+                await self._check_password_free(conn, buyer_user_id, trade.amount)
+            return trade
+
+        trade = await self.db.transaction(check)
+        if pin is not None:
+            await self.users.verify_pin(buyer_user_id, pin)
+        return trade
+
     def _check_payable(self, trade: Trade, buyer_user_id: int) -> None:
         if trade.state == TradeState.TRADE_CLOSED:
             raise TradeClosed("the trade is closed", trade_no=trade.trade_no)
@@ -399,7 +436,7 @@ class TradeService:
             """
             select password_free_single, password_free_daily,
                    case when password_free_day = %s then password_free_used else 0 end as used
-            from app_user where id = %s for update
+            from app_user where id = %s for no key update
             """,
             (today, user_id),
         )

@@ -1,7 +1,9 @@
 """Events: the transactional outbox, per-owner sequences, webhook endpoints, deliveries.
 
 The outbox of 0001 becomes the event store: each row is one event with a public id, an
-owner and a per-owner sequence. `dispatched_at` marks an event fanned out into deliveries.
+owner and a per-owner sequence. Emitting writes the row without a sequence; the
+dispatcher's scheduling pass numbers committed events and fans them out into deliveries,
+setting `sequence` and `dispatched_at` together (so emitting locks no per-owner row).
 
 Revision ID: 0005
 """
@@ -16,16 +18,10 @@ alter table outbox rename column topic to event_type;
 alter table outbox
     add column event_id text not null,
     add column owner text not null,
-    add column sequence bigint not null check (sequence > 0),
+    add column sequence bigint check (sequence > 0),
     add constraint outbox_event_id unique (event_id),
-    add constraint outbox_owner_sequence unique (owner, sequence);
-
--- The last sequence given to each owner. Updating this row in the emitting transaction
--- orders an owner's events by commit and leaves no gap when a transaction rolls back.
-create table event_sequence (
-    owner text primary key,
-    last_sequence bigint not null check (last_sequence > 0)
-);
+    add constraint outbox_owner_sequence unique (owner, sequence),
+    add constraint outbox_scheduled check ((sequence is null) = (dispatched_at is null));
 
 -- One webhook endpoint per owner; event_types null means every type.
 create table event_endpoint (
@@ -75,8 +71,8 @@ DOWNGRADE = """
 drop table event_delivery_attempt;
 drop table event_delivery;
 drop table event_endpoint;
-drop table event_sequence;
 alter table outbox
+    drop constraint outbox_scheduled,
     drop constraint outbox_owner_sequence,
     drop constraint outbox_event_id,
     drop column sequence,

@@ -1,0 +1,536 @@
+"""The hosted checkout (cashier) page: a consumer signs in, picks how to pay, pays.
+
+    GET  /checkout/{trade_no}         the trade (merchant, subject, amount) and a sign-in
+                                      form, the payment form, or where the payment stands
+    POST /checkout/{trade_no}/login   phone + password: a session, then back to the page
+    POST /checkout/{trade_no}/pay     source (wallet | card:<id>) + PIN: 303 to the trade's
+                                      return_url with out_trade_no, trade_no, total_amount
+                                      and state, or a success page if it has none
+    POST /checkout/{trade_no}/logout
+
+The session is the token of UserService.login in the cookie `zhifu_session` (HttpOnly,
+SameSite=Lax, Path=/checkout; Secure when the request came over https, so behind a TLS
+proxy run uvicorn with --proxy-headers). Every form carries a CSRF token (zhifu.web.csrf);
+a missing or wrong one is refused with 403. A double submission pays once: the second
+finds the trade paid by the same buyer and lands where the first did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from zhifu.api.deps import RuntimeDep
+from zhifu.clock import BUSINESS_TIMEZONE
+from zhifu.errors import Unauthorized, ZhifuError
+from zhifu.identity import Card, User
+from zhifu.money import format_decimal
+from zhifu.payments.card_pay import FundingSource
+from zhifu.payments.errors import TradeClosed, TradeExpired, TradeNotFound, TradePaid
+from zhifu.payments.states import TradeState
+from zhifu.payments.trades import Trade
+from zhifu.runtime import Runtime
+from zhifu.web import csrf, environment
+
+router = APIRouter(prefix="/checkout", tags=["checkout"], include_in_schema=False)
+templates = Jinja2Templates(env=environment())
+
+SESSION_COOKIE = "zhifu_session"
+CSRF_COOKIE = "zhifu_csrf"
+COOKIE_PATH = "/checkout"
+STATIC_PATH = "/static"
+PENDING_REFRESH_SECONDS = 3
+PAID_STATES = (TradeState.TRADE_SUCCESS, TradeState.TRADE_FINISHED)
+_PIN = re.compile(r"[0-9]{6}")
+_CARD_SOURCE = re.compile(r"card:([1-9][0-9]{0,17})")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+FormField = Annotated[str, Form()]
+
+
+# Who is visiting: the signed-in consumer and the browser's CSRF nonce.
+
+
+@dataclass(frozen=True)
+class Visit:
+    request: Request
+    runtime: Runtime
+    user: User | None
+    session_token: str | None
+    nonce: str
+    nonce_is_new: bool
+
+    @property
+    def csrf_token(self) -> str:
+        return csrf.form_token(self.nonce, self.session_token)
+
+    def csrf_ok(self, submitted: str) -> bool:
+        return not self.nonce_is_new and csrf.valid(self.nonce, self.session_token, submitted)
+
+
+async def _signed_in(runtime: Runtime, token: str | None) -> User | None:
+    if not token:
+        return None
+    try:
+        return await runtime.users.authenticate(token)
+    except Unauthorized:
+        return None
+
+
+async def current_visit(request: Request, runtime: RuntimeDep) -> Visit:
+    token = request.cookies.get(SESSION_COOKIE)
+    nonce = request.cookies.get(CSRF_COOKIE)
+    user = await _signed_in(runtime, token)
+    return Visit(request, runtime, user, token, nonce or csrf.new_nonce(), nonce is None)
+
+
+VisitDep = Annotated[Visit, Depends(current_visit)]
+
+
+# Responses.
+
+
+def page_url(trade_no: str) -> str:
+    return f"{COOKIE_PATH}/{quote(trade_no, safe='')}"
+
+
+def _set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _origin(url: str | None) -> list[str]:
+    """The origin of a URL as a CSP source, if it is a plain one."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    return [origin] if _ORIGIN.fullmatch(origin) else []
+
+
+def page_headers(form_targets: Iterable[str]) -> dict[str, str]:
+    """No caching, no framing, no scripts; forms post here (and may be redirected on to
+    the merchant's return URL, which CSP form-action must allow)."""
+    form_action = " ".join(["'self'", *form_targets])
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+            f"frame-ancestors 'none'; form-action {form_action}"
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+def render(
+    visit: Visit, template: str, *, title: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    trade: Trade | None = context.get("trade")
+    context.setdefault("trade", None)
+    context.setdefault("refresh_seconds", 0)
+    context |= {"title": title, "static": STATIC_PATH, "csrf_token": visit.csrf_token}
+    response = templates.TemplateResponse(
+        visit.request, f"checkout/{template}", context, status_code=status
+    )
+    response.headers.update(page_headers(_origin(trade.return_url if trade else None)))
+    if visit.nonce_is_new:
+        _set_cookie(response, visit.request, CSRF_COOKIE, visit.nonce)
+    return response
+
+
+def see_other(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def status_page(
+    visit: Visit, heading: str, message: str, *, status: int, **context: Any
+) -> HTMLResponse:
+    context = {"link_url": None, "link_text": "", **context}
+    return render(
+        visit,
+        "status.html",
+        title=heading,
+        status=status,
+        heading=heading,
+        message=message,
+        **context,
+    )
+
+
+def not_found(visit: Visit) -> HTMLResponse:
+    return status_page(
+        visit,
+        "Payment not found",
+        "This payment does not exist, or it is not yours. Check the link the shop gave you.",
+        status=404,
+    )
+
+
+def forbidden(visit: Visit, trade_no: str) -> HTMLResponse:
+    return status_page(
+        visit,
+        "Your form expired",
+        "For your safety the form could not be accepted. Open the payment again and retry.",
+        status=403,
+        link_url=page_url(trade_no),
+        link_text="Open the payment again",
+    )
+
+
+# What a consumer sees of a trade.
+
+
+async def _trade(runtime: Runtime, trade_no: str) -> Trade | None:
+    try:
+        return await runtime.payments.trades.by_trade_no(trade_no)
+    except TradeNotFound:
+        return None
+
+
+async def _merchant_name(runtime: Runtime, trade: Trade) -> str:
+    return (await runtime.payments.merchants.get(trade.merchant_id)).name
+
+
+def _open_to_anyone(trade: Trade, now: datetime) -> bool:
+    return (
+        trade.state == TradeState.WAIT_BUYER_PAY
+        and trade.buyer_user_id is None
+        and trade.expires_at > now
+    )
+
+
+def return_location(trade: Trade) -> str | None:
+    """The merchant's return URL with what the payment came to in its query."""
+    if not trade.return_url:
+        return None
+    parts = urlsplit(trade.return_url)
+    query = [
+        *parse_qsl(parts.query, keep_blank_values=True),
+        ("out_trade_no", trade.out_trade_no),
+        ("trade_no", trade.trade_no),
+        ("total_amount", format_decimal(trade.amount, trade.currency)),
+        ("state", trade.state),
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def login_page(
+    visit: Visit,
+    trade: Trade,
+    *,
+    errors: dict[str, str] | None = None,
+    phone: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    show_summary = _open_to_anyone(trade, visit.runtime.clock.now())
+    return render(
+        visit,
+        "login.html",
+        title="Sign in to pay",
+        status=status,
+        trade=trade if show_summary else None,
+        merchant_name=await _merchant_name(visit.runtime, trade) if show_summary else "",
+        show_summary=show_summary,
+        page_url=page_url(trade.trade_no),
+        errors=errors or {},
+        phone=phone,
+    )
+
+
+async def done_page(visit: Visit, trade: Trade) -> HTMLResponse:
+    return render(
+        visit,
+        "done.html",
+        title="Payment complete",
+        trade=trade,
+        merchant_name=await _merchant_name(visit.runtime, trade),
+        return_location=return_location(trade),
+    )
+
+
+async def finished(visit: Visit, trade: Trade) -> Response:
+    """Where a paid trade sends its buyer: the merchant's return URL, or a success page."""
+    location = return_location(trade)
+    return see_other(location) if location else await done_page(visit, trade)
+
+
+async def closed_page(visit: Visit, trade: Trade, status: int) -> HTMLResponse:
+    expired = trade.close_reason == "expired" or trade.state == TradeState.WAIT_BUYER_PAY
+    return status_page(
+        visit,
+        "This payment has expired" if expired else "This payment is closed",
+        "Nothing was charged for it. Go back to the shop to order again.",
+        status=status,
+        trade=trade,
+        merchant_name=await _merchant_name(visit.runtime, trade),
+    )
+
+
+async def pending_page(visit: Visit, trade: Trade) -> HTMLResponse:
+    return status_page(
+        visit,
+        "Waiting for your bank",
+        "Your bank is confirming the card payment. This page checks again by itself.",
+        status=200,
+        trade=trade,
+        merchant_name=await _merchant_name(visit.runtime, trade),
+        refresh_seconds=PENDING_REFRESH_SECONDS,
+        link_url=page_url(trade.trade_no),
+        link_text="Check now",
+    )
+
+
+@dataclass(frozen=True)
+class PayForm:
+    """The payment form as submitted, and what was wrong with it."""
+
+    source: str = ""
+    pin: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def funding(self) -> FundingSource:
+        return "wallet" if self.source == "wallet" else "card"
+
+    @property
+    def card_id(self) -> int | None:
+        match = _CARD_SOURCE.fullmatch(self.source)
+        return int(match.group(1)) if match else None
+
+    @classmethod
+    def parse(cls, source: str, pin: str) -> PayForm:
+        errors = {}
+        if source != "wallet" and _CARD_SOURCE.fullmatch(source) is None:
+            errors["source"] = "Choose your wallet balance or one of your cards."
+        if pin and _PIN.fullmatch(pin) is None:
+            errors["pin"] = "Your payment PIN is 6 digits."
+        return cls(source=source, pin=pin, errors=errors)
+
+
+def _suggested_source(trade: Trade, balance: int, cards: list[Card]) -> str:
+    """The wallet if it can pay, else the first linked card."""
+    return "wallet" if balance >= trade.amount or not cards else f"card:{cards[0].id}"
+
+
+async def pay_page(
+    visit: Visit, trade: Trade, form: PayForm, *, status: int = 200, notice: str = ""
+) -> HTMLResponse:
+    runtime, user = visit.runtime, visit.user
+    assert user is not None
+    balance = (await runtime.transfers.balance(user.id, trade.currency)).available
+    cards = await runtime.cards.list(user.id)
+    return render(
+        visit,
+        "pay.html",
+        title="Pay",
+        status=status,
+        trade=trade,
+        merchant_name=await _merchant_name(runtime, trade),
+        masked_phone=user.masked_phone,
+        balance=balance,
+        cards=cards,
+        source=form.source or _suggested_source(trade, balance, cards),
+        errors=form.errors,
+        notice=notice,
+        page_url=page_url(trade.trade_no),
+    )
+
+
+async def page_for(
+    visit: Visit, trade: Trade, form: PayForm | None = None, status: int = 200
+) -> Response:
+    """What the signed-in consumer sees of the trade as it stands."""
+    runtime, user = visit.runtime, visit.user
+    assert user is not None
+    if trade.buyer_user_id not in (None, user.id):
+        return not_found(visit)
+    if trade.state in PAID_STATES:
+        return await done_page(visit, trade)
+    if trade.state == TradeState.TRADE_CLOSED or trade.expires_at <= runtime.clock.now():
+        return await closed_page(visit, trade, status)
+    latest = await runtime.payments.cards.latest(trade.trade_no, user.id)
+    if latest is not None and latest.charging:
+        return await pending_page(visit, trade)
+    error = latest.error() if latest is not None and form is None else None
+    notice = _sentence(error.message) if error and error.code == "card_charged_to_wallet" else ""
+    return await pay_page(visit, trade, form or PayForm(), status=status, notice=notice)
+
+
+# Refusals shown next to the field they concern.
+
+FIELD_OF_ERROR = {
+    "incorrect_pin": "pin",
+    "invalid_pin": "pin",
+    "pin_locked": "pin",
+    "pin_required": "pin",
+    "pin_not_set": "pin",
+    "insufficient_funds": "source",
+    "card_declined": "source",
+    "card_unlinked": "source",
+    "card_payment_in_progress": "source",
+    "card_charged_to_wallet": "source",
+    "not_found": "source",
+    "balance_cap_exceeded": "source",
+}
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def _locked_until(error: ZhifuError) -> str:
+    until = datetime.fromisoformat(str(error.details["until"])).astimezone(BUSINESS_TIMEZONE)
+    return until.strftime("%H:%M")
+
+
+def _decline_reason(error: ZhifuError) -> str:
+    return str(error.details.get("decline_reason") or "declined").replace("_", " ")
+
+
+def error_message(error: ZhifuError) -> str:
+    """A refusal in words for the person at the page."""
+    match error.code:
+        case "incorrect_pin":
+            left = error.details.get("attempts_left")
+            return f"Incorrect payment PIN. {left} tries left before it locks."
+        case "pin_locked":
+            return f"Too many wrong PINs: your payment PIN is locked until {_locked_until(error)}."
+        case "pin_required":
+            return "Enter your payment PIN to pay this amount."
+        case "pin_not_set":
+            return "Set a payment PIN in the zhifu app first."
+        case "insufficient_funds":
+            return "Your wallet balance is too low for this payment. Choose a card."
+        case "card_declined":
+            return f"Your bank declined the card ({_decline_reason(error)}). Choose another."
+        case "not_found" | "card_unlinked":
+            return "Choose one of your linked cards."
+    return _sentence(error.message)
+
+
+async def after_refusal(visit: Visit, trade_no: str, form: PayForm, error: ZhifuError) -> Response:
+    """The page after a payment was refused: the trade as it now stands, with the reason
+    next to its field. (A trade this buyer already paid, as on a double submission, is
+    no refusal: Payments.pay returns it and the buyer lands where the first went.)"""
+    trade = await _trade(visit.runtime, trade_no)
+    if trade is None or isinstance(error, TradeNotFound):
+        return not_found(visit)
+    if isinstance(error, TradePaid | TradeClosed | TradeExpired):
+        return await page_for(visit, trade, status=error.status)
+    name = FIELD_OF_ERROR.get(error.code, "form")
+    errors = {name: error_message(error)}
+    return await page_for(visit, trade, PayForm(form.source, errors=errors), status=error.status)
+
+
+# Routes.
+
+
+@router.get("/{trade_no}", response_class=HTMLResponse)
+async def show(trade_no: str, visit: VisitDep) -> Response:
+    trade = await _trade(visit.runtime, trade_no)
+    if trade is None:
+        return not_found(visit)
+    if visit.user is None:
+        return await login_page(visit, trade)
+    return await page_for(visit, trade)
+
+
+@router.post("/{trade_no}/login")
+async def login(
+    trade_no: str,
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    phone: FormField = "",
+    password: FormField = "",
+) -> Response:
+    if not visit.csrf_ok(csrf_token):
+        return forbidden(visit, trade_no)
+    trade = await _trade(visit.runtime, trade_no)
+    if trade is None:
+        return not_found(visit)
+    errors = _login_errors(phone, password)
+    if errors:
+        return await login_page(visit, trade, errors=errors, phone=phone, status=422)
+    try:
+        session = await visit.runtime.users.login(phone, password)
+    except Unauthorized:
+        errors = {"password": "Wrong phone number or password."}
+        return await login_page(visit, trade, errors=errors, phone=phone, status=401)
+    response = see_other(page_url(trade_no))
+    lifetime = session.expires_at - visit.runtime.clock.now()
+    max_age = int(lifetime.total_seconds())
+    _set_cookie(response, visit.request, SESSION_COOKIE, session.token, max_age=max_age)
+    return response
+
+
+def _login_errors(phone: str, password: str) -> dict[str, str]:
+    errors = {}
+    if not phone.strip():
+        errors["phone"] = "Enter your phone number."
+    if not password:
+        errors["password"] = "Enter your password."
+    return errors
+
+
+@router.post("/{trade_no}/pay")
+async def pay(
+    trade_no: str,
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    source: FormField = "",
+    pin: FormField = "",
+) -> Response:
+    if not visit.csrf_ok(csrf_token):
+        return forbidden(visit, trade_no)
+    if visit.user is None:
+        return see_other(page_url(trade_no))
+    trade = await _trade(visit.runtime, trade_no)
+    if trade is None:
+        return not_found(visit)
+    form = PayForm.parse(source, pin)
+    if form.errors:
+        return await page_for(visit, trade, form, status=422)
+    try:
+        result = await visit.runtime.payments.pay(
+            trade_no,
+            visit.user.id,
+            funding=form.funding,
+            card_id=form.card_id,
+            pin=form.pin or None,
+            method="checkout",
+        )
+    except ZhifuError as error:
+        return await after_refusal(visit, trade_no, form, error)
+    if result.status == "pending":
+        return see_other(page_url(trade_no))
+    return await finished(visit, result.trade)
+
+
+@router.post("/{trade_no}/logout")
+async def logout(trade_no: str, visit: VisitDep, csrf_token: FormField = "") -> Response:
+    if not visit.csrf_ok(csrf_token):
+        return forbidden(visit, trade_no)
+    if visit.session_token:
+        await visit.runtime.users.logout(visit.session_token)
+    response = see_other(page_url(trade_no))
+    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+    return response
