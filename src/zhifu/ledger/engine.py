@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -54,6 +55,7 @@ from zhifu.ledger.commands import (
     VoidHold,
     fingerprint,
 )
+from zhifu.metrics import LEDGER_COMMANDS
 from zhifu.money import MAX_AMOUNT, check_currency
 
 
@@ -223,7 +225,21 @@ async def apply(
         for i, first in replay_of.items():
             outcomes[i] = _replay(outcomes[first])
         await _write(conn, batch, _settled_keys(commands, outcomes, replay_of), mode["mode"])
-    return [o if o is not None else Outcome(error=ZhifuError("not applied")) for o in outcomes]
+    final = [o if o is not None else Outcome(error=ZhifuError("not applied")) for o in outcomes]
+    _count(commands, final)
+    return final
+
+
+def _count(commands: Sequence[Command], outcomes: list[Outcome]) -> None:
+    """Ledger commands decided, by type and outcome (accepted, replayed or the error code)."""
+    tally: Counter[tuple[str, str]] = Counter()
+    for command, outcome in zip(commands, outcomes, strict=True):
+        verdict = "replayed" if outcome.replayed else "accepted"
+        if outcome.error is not None:
+            verdict = outcome.error.code
+        tally[(type(command).__name__, verdict)] += 1
+    for (name, verdict), count in tally.items():
+        LEDGER_COMMANDS.labels(command=name, outcome=verdict).inc(count)
 
 
 async def _generic_plans(conn: Conn) -> AsyncCursor[Any]:
