@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from zhifu.benchmarks.ledger import invocation, print_report, run_ledger_bench
+from zhifu.benchmarks.payments import CLIENTS, run_payments_bench
 
 app = typer.Typer(help="Benchmarks (figures go in docs/benchmarks.md).", no_args_is_help=True)
 
@@ -69,6 +71,68 @@ def ledger(
         print_report(result)
     if not result.get("verify", {}).get("ok"):
         raise typer.Exit(1)
+
+
+@app.command("payments")
+def payments(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="ZHIFU_DATABASE_URL",
+            help="Benchmark on this PostgreSQL server (in a fresh database).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="ZHIFU_DATA_DIR", help="Embedded server data dir."),
+    ] = None,
+    clients: Annotated[
+        list[int] | None, typer.Option("--clients", min=1, help="Client counts (repeatable).")
+    ] = None,
+    merchants: Annotated[
+        int, typer.Option("--merchants", min=2, help="Merchants in the spread-out case.")
+    ] = 1000,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.5)] = 10.0,
+    short: Annotated[bool, typer.Option("--short", help="2 s per level.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """End-to-end payments per second over HTTP (create + pay), 1,000 merchants and one."""
+    err = Console(stderr=True)
+    with err.status("benchmarking payments over HTTP"):
+        result = run_payments_bench(
+            database_url,
+            data_dir,
+            clients=tuple(clients or CLIENTS),
+            merchant_cases=(merchants, 1),
+            seconds=2.0 if short else seconds,
+        )
+    result["command"] = invocation()
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    else:
+        print_payments(result)
+    if not result["ledger_verified"]:
+        raise typer.Exit(1)
+
+
+def print_payments(result: dict[str, Any]) -> None:
+    table = Table(title=f"payments over HTTP ({result['server']} PostgreSQL)")
+    for column in ("merchants", "clients", "payments/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right")
+    for row in result["levels"]:
+        table.add_row(
+            str(row["merchants"]),
+            str(row["clients"]),
+            str(row["payments_per_s"]),
+            str(row["p50_ms"]),
+            str(row["p99_ms"]),
+            str(row["errors"]),
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"one merchant / spread-out, by clients: {result['hot_ratio']}")
+    console.print(f"ledger verified: {result['ledger_verified']}; command: {result['command']}")
 
 
 if __name__ == "__main__":

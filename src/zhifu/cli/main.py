@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from zhifu.cli import demo, disputes, payments, users
+from zhifu.cli import bench, demo, disputes, payments, users
 from zhifu.cli.common import (
     DatabaseUrl,
     DataDir,
@@ -26,6 +26,7 @@ app = typer.Typer(help="zhifu: a self-hostable payment platform.", no_args_is_he
 ledger_app = typer.Typer(help="Inspect and check the ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(users.app, name="user")
+app.add_typer(bench.app, name="bench")
 app.command("demo")(demo.demo)
 app.add_typer(payments.merchant_app, name="merchant")
 app.add_typer(disputes.app, name="dispute")
