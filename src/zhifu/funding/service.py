@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.due import DuePolling, claim_due
 from zhifu.errors import CardUnlinked, IdempotencyConflict, NotFound
 from zhifu.funding.bank import (
     BankConnector,
@@ -60,6 +61,16 @@ log = get_logger("zhifu.funding")
 
 MAX_LIST = 100
 R = TypeVar("R")
+
+
+POLLING = DuePolling(
+    "funding_order",
+    "state = 'pending'",
+    "poll_attempts",
+    "next_poll_at",
+    POLL_AFTER,
+    MAX_POLL_INTERVAL,
+)
 
 
 class FundingService:
@@ -302,28 +313,8 @@ class FundingService:
 
     async def _claim_due(self, conn: Conn, limit: int) -> list[FundingOrder]:
         """Claim due orders and push their next poll back (doubling, up to a cap)."""
-        cur = await conn.execute(
-            f"""
-            update funding_order o
-            set poll_attempts = o.poll_attempts + 1,
-                next_poll_at = %(now)s + make_interval(secs => least(
-                    %(first)s * power(2, least(o.poll_attempts + 1, 20)), %(most)s))
-            from (
-                select id as due_id from funding_order
-                where state = 'pending' and next_poll_at <= %(now)s
-                order by next_poll_at limit %(limit)s for update skip locked
-            ) due
-            where o.id = due.due_id
-            returning {ORDER_COLUMNS}
-            """,
-            {
-                "now": self.clock.now(),
-                "first": POLL_AFTER.total_seconds(),
-                "most": MAX_POLL_INTERVAL.total_seconds(),
-                "limit": limit,
-            },
-        )
-        return [FundingOrder.from_row(row) for row in await cur.fetchall()]
+        rows = await claim_due(conn, POLLING, ORDER_COLUMNS, self.clock.now(), limit)
+        return [FundingOrder.from_row(row) for row in rows]
 
     async def _poll(self, order: FundingOrder) -> BankResult:
         """The bank's word on a pending order; a request it never received is sent again

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.due import DuePolling, claim_due
 from zhifu.errors import (
     Conflict,
     InvalidRequest,
@@ -46,6 +47,9 @@ log = get_logger("zhifu.payments.card")
 # before asking the bank is resumed then), then twice as long each time, up to CHECK_MOST.
 CHECK_FIRST = timedelta(seconds=2)
 CHECK_MOST = timedelta(minutes=1)
+CHECKS = DuePolling(
+    "card_payment", "state = 'charging'", "checks", "next_check_at", CHECK_FIRST, CHECK_MOST
+)
 FUNDING_REVIEW = "funding_review"
 
 FundingSource = Literal["wallet", "card"]
@@ -456,25 +460,5 @@ class CardPayments:
 
     async def _claim_due(self, conn: Conn, limit: int) -> list[CardPayment]:
         """Claim due attempts and push their next check back (doubling, up to a cap)."""
-        cur = await conn.execute(
-            f"""
-            update card_payment c
-            set checks = c.checks + 1,
-                next_check_at = %(now)s + make_interval(secs => least(
-                    %(first)s * power(2, least(c.checks + 1, 20)), %(most)s))
-            from (
-                select id as due_id from card_payment
-                where state = 'charging' and next_check_at <= %(now)s
-                order by next_check_at limit %(limit)s for update skip locked
-            ) due
-            where c.id = due.due_id
-            returning {COLUMNS}
-            """,
-            {
-                "now": self.clock.now(),
-                "first": CHECK_FIRST.total_seconds(),
-                "most": CHECK_MOST.total_seconds(),
-                "limit": limit,
-            },
-        )
-        return [CardPayment.from_row(row) for row in await cur.fetchall()]
+        rows = await claim_due(conn, CHECKS, COLUMNS, self.clock.now(), limit)
+        return [CardPayment.from_row(row) for row in rows]
