@@ -30,3 +30,13 @@ def idempotency_key(
 
 
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+
+
+def optional_idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> str | None:
+    """For creating calls that natural keys already dedupe: the header is optional."""
+    return None if key is None else idempotency_key(key)
+
+
+OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]

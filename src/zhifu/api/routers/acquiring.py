@@ -12,8 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
-from zhifu.api.routers.users import MAX_ID
-from zhifu.api.schemas import Amount, Currency
+from zhifu.api.schemas import MAX_ID, Amount, Currency
 from zhifu.payments import qr, tap
 from zhifu.payments.methods import Order, TapSubmission
 from zhifu.payments.states import TradeState

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
-from zhifu.api.deps import RuntimeDep
-from zhifu.api.routers.users import MAX_ID, OptionalIdempotencyKey
+from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.schemas import MAX_ID
 
 router = APIRouter(prefix="/v1/cards", tags=["cards"])
 

@@ -12,9 +12,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from zhifu.api.auth import CurrentUser
-from zhifu.api.deps import IdempotencyKey, RuntimeDep
+from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.routers.pay import one_view
-from zhifu.api.routers.users import OptionalIdempotencyKey
 from zhifu.api.schemas import TradeNo
 
 router = APIRouter(prefix="/v1/trades", tags=["escrow"])

@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, RuntimeDep
-from zhifu.api.routers.users import MAX_ID
-from zhifu.api.schemas import Amount, Currency
+from zhifu.api.schemas import MAX_ID, Amount, Currency
 from zhifu.funding import FundingOrder
 
 router = APIRouter(tags=["funding"])

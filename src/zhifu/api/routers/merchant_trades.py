@@ -15,9 +15,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
-from zhifu.api.deps import IdempotencyKey, RuntimeDep
-from zhifu.api.routers.users import MAX_ID, OptionalIdempotencyKey
-from zhifu.api.schemas import Amount, Currency, TradeNo
+from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.schemas import MAX_ID, Amount, Currency, TradeNo
 from zhifu.payments.states import TradeState
 from zhifu.payments.trades import DEFAULT_TIMEOUT, MAX_TIMEOUT, NewTrade
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
-from zhifu.api.routers.users import MAX_ID
+from zhifu.api.schemas import MAX_ID
 from zhifu.events import DeliveryState
 
 router = APIRouter(prefix="/v1/merchant/webhook", tags=["merchant webhooks"])

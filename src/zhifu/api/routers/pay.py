@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, RuntimeDep
-from zhifu.api.routers.users import MAX_ID
-from zhifu.api.schemas import Amount
+from zhifu.api.schemas import MAX_ID, Amount
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.trades import Trade
 from zhifu.runtime import Runtime

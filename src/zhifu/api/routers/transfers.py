@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, RuntimeDep
-from zhifu.api.routers.users import MAX_ID
-from zhifu.api.schemas import Amount, Currency
+from zhifu.api.schemas import MAX_ID, Amount, Currency
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
 

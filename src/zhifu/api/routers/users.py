@@ -4,29 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser, bearer
-from zhifu.api.deps import RuntimeDep, idempotency_key
+from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
 from zhifu.identity import User
 from zhifu.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["users"])
-
-# Database ids are PostgreSQL bigints: anything larger is refused as input, not a 500.
-MAX_ID = 2**63 - 1
-
-
-def optional_idempotency_key(
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> str | None:
-    """For creating calls that natural keys already dedupe: the header is optional."""
-    return None if key is None else idempotency_key(key)
-
-
-OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]
 
 
 class Credentials(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import RuntimeDep
-from zhifu.api.routers.users import MAX_ID
+from zhifu.api.schemas import MAX_ID
 from zhifu.money import format_decimal
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
