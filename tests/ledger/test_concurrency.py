@@ -15,6 +15,7 @@ and that `verify` passes, during the run as well as after it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import uuid
 from collections import Counter
@@ -27,11 +28,14 @@ import pytest
 
 from zhifu.clock import ManualClock
 from zhifu.db import Database
+from zhifu.db.database import Conn
 from zhifu.errors import (
+    BalanceCapExceeded,
     HoldExpired,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidStateTransition,
+    LimitExceeded,
     ZhifuError,
 )
 from zhifu.ledger import (
@@ -45,6 +49,8 @@ from zhifu.ledger import (
     VoidHold,
     balances,
     open_account,
+    set_limits,
+    statement,
     transfer,
 )
 
@@ -266,7 +272,11 @@ async def test_holds_posted_voided_and_expired_while_transfers_run(
     async def timekeeper() -> None:
         while not done.is_set():
             clock.advance(timedelta(seconds=5))
-            tally.answers["expired"] += await second_ledger.expire_due_holds()
+            # both processes run the expiry job: SKIP LOCKED shares the due holds out
+            counts = await asyncio.gather(
+                ledger.expire_due_holds(), second_ledger.expire_due_holds()
+            )
+            tally.answers["expired"] += sum(counts)
             await asyncio.sleep(0.01)
 
     async def transfers_and_holds() -> None:
@@ -296,6 +306,42 @@ async def test_holds_posted_voided_and_expired_while_transfers_run(
     assert tally.answers["hold post"] and tally.answers["hold part"], tally.answers
     assert tally.answers["hold void"] and tally.answers["expired"], tally.answers
     await assert_final(ledger, accounts, tally)
+
+
+async def test_limits_hold_under_concurrency(ledger: Ledger, second_ledger: Ledger) -> None:
+    """Concurrent payers cannot together exceed a daily outflow limit or a balance cap."""
+    bank = await new_account(ledger.db, floor=None)
+    payer = await new_account(ledger.db)
+    payee = await new_account(ledger.db, cap=1_000)
+    elsewhere = await new_account(ledger.db)
+    await ledger.execute(transfer(bank, payer, 10_000, "CNY"))
+    await ledger.db.transaction(
+        lambda conn: set_limits(
+            conn, payer, cap=None, single_debit_limit=None, daily_debit_limit=1_000
+        )
+    )
+    pairs = retry_paths(ledger, second_ledger)
+    # 40 payments of 100 against a daily limit of 1,000 (holds count against it too)
+    outcomes = await all_at_once(
+        pairs,
+        lambda i: (
+            CreateHold(payer, elsewhere, 100, "CNY")
+            if i % 3 == 0
+            else transfer(payer, elsewhere, 100, "CNY")
+        ),
+        10,
+    )
+    assert sum(o.accepted for o in outcomes) == 10
+    assert all(isinstance(o.error, LimitExceeded) for o in outcomes if not o.accepted)
+    # 40 credits of 100 into an account capped at 1,000
+    outcomes = await all_at_once(pairs, lambda _: transfer(bank, payee, 100, "CNY"), 10)
+    assert sum(o.accepted for o in outcomes) == 10
+    assert all(isinstance(o.error, BalanceCapExceeded) for o in outcomes if not o.accepted)
+    async with ledger.db.connection() as conn:
+        found = await balances(conn, [payer, payee])
+    assert found[payer].available == 9_000
+    assert found[payee].posted == 1_000
+    assert (await ledger.verify()).ok
 
 
 # The same request retried concurrently, from every path at once.
@@ -449,3 +495,75 @@ async def test_a_poisoned_command_does_not_fail_its_batch(ledger: Ledger) -> Non
     async with ledger.db.connection() as conn:
         found = await balances(conn, [a, b])
     assert (found[a].posted, found[b].posted) == (START - 200, START + 200)
+
+
+# Reading while writers commit out of order.
+
+
+class CommitAfter:
+    """A connection that runs `hook` once, right after its `n`-th statement."""
+
+    def __init__(self, conn: Conn, n: int, hook: Callable[[], Awaitable[None]]) -> None:
+        self.conn, self.n, self.hook, self.calls = conn, n, hook, 0
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        cursor = await self.conn.execute(*args, **kwargs)
+        self.calls += 1
+        if self.calls == self.n:
+            await self.hook()
+        return cursor
+
+
+async def raw_credit(conn: Conn, target: int, shard: int, source: int, amount: int) -> None:
+    """What the engine writes for a credit to one shard of a sharded account (the shards
+    are why credits to one account may commit out of posting-id order)."""
+    cur = await conn.execute(
+        "insert into ledger_entry (kind, created_at) values ('raw', now()) returning id"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    await conn.execute(
+        """
+        insert into ledger_posting (entry_id, account_id, currency, amount, created_at)
+        values (%(e)s, %(t)s, 'CNY', %(m)s, now()), (%(e)s, %(s)s, 'CNY', -%(m)s, now())
+        """,
+        {"e": row["id"], "t": target, "s": source, "m": amount},
+    )
+    await conn.execute(
+        "update ledger_balance set posted = posted + %s where account_id = %s and shard = %s",
+        (amount, target, shard),
+    )
+    await conn.execute(
+        "update ledger_balance set posted = posted - %s where account_id = %s and shard = 0",
+        (amount, source),
+    )
+
+
+@pytest.mark.parametrize("commit_after", [1, 2, 3])
+async def test_a_statement_is_one_snapshot_while_credits_commit_out_of_order(
+    db: Database, commit_after: int
+) -> None:
+    """A statement line's balance is that of the postings the statement shows, even when an
+    earlier posting commits while the statement is being read."""
+    hot = await new_account(db, shards=2)
+    payers = [await new_account(db, floor=None) for _ in range(2)]
+    async with db.connection() as slow, db.connection() as fast, db.connection() as reader:
+        await slow.execute("begin")
+        await raw_credit(slow, hot, 0, payers[0], 5)  # the lower posting id, not committed
+        async with fast.transaction():
+            await raw_credit(fast, hot, 1, payers[1], 7)  # committed first
+
+        async def commit_slow() -> None:
+            await slow.execute("commit")
+
+        proxy = CommitAfter(reader, commit_after, commit_slow)
+        lines = await statement(proxy, hot, limit=10)  # type: ignore[arg-type]
+        if proxy.calls < commit_after:
+            await commit_slow()
+    assert lines, "the committed credit is always shown"
+    # the oldest line shown is the account's first posting in the snapshot read
+    assert lines[-1].balance_after == lines[-1].amount, lines
+    for newer, older in itertools.pairwise(lines):
+        assert newer.balance_after == older.balance_after + newer.amount
+    assert sorted(x.amount for x in lines) in ([7], [5, 7])
+    assert (await Ledger(db, ManualClock()).verify()).ok

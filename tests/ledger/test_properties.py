@@ -2,12 +2,16 @@
 
 A hypothesis state machine drives one `Ledger` through transfers, multi-leg and
 cross-currency entries (valid and not), holds created, posted whole or in part, voided, and
-expired by moving the clock, batches through `execute_many` that mix good and bad commands,
-the batched `submit` path, and idempotent retries (the same request again, and the same key
-with another request, alone or inside a batch). A plain model decides every command as the
-engine must: accepted, or refused with exactly which error. After every step the posted,
-pending and available balances and every hold's state in the database equal the model's,
-each new entry holds exactly the postings asked for, and `verify` reports ok.
+expired by moving the clock (to exact deadlines, too), batches through `execute_many` that
+mix good and bad commands, the batched `submit` path, idempotent retries (the same request
+again, and the same key with another request, alone or inside a batch), limit and cap
+changes, and amounts drawn at the edges (all that is available, the rest of today's limit,
+the room under a cap, and one more). A plain model decides every command as the engine
+must: accepted, or refused with exactly which error. After every step the posted, pending
+and available balances, today's counted outflow, and every hold's state in the database
+equal the model's; each new entry holds exactly the postings, kind, description, metadata
+and rate asked for; statements and balances as of past moments agree with the model's
+history; and `verify` reports ok.
 
 The machine runs in a fresh database of its own, so `verify` is exact and fast, on an event
 loop in a background thread, because hypothesis drives state machines synchronously.
@@ -64,10 +68,14 @@ from zhifu.ledger import (
     Outcome,
     PostEntry,
     PostHold,
+    StatementLine,
     VoidHold,
+    balance_as_of,
     balances,
+    entry,
     open_account,
     set_limits,
+    statement,
     transfer,
 )
 from zhifu.money import CURRENCIES, MAX_AMOUNT
@@ -131,6 +139,9 @@ class MHold:
     amount: int
     expires_at: datetime | None
     created_day: date
+    kind: str = "hold"
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
     state: str = "pending"
     posted_amount: int = 0
     id: int = 0
@@ -144,6 +155,17 @@ Postings = list[tuple[int, str, int]]
 
 
 @dataclass
+class MEntry:
+    """A journal entry as it must be written."""
+
+    postings: Postings
+    kind: str
+    description: str
+    metadata: dict[str, Any]
+    exchange_rate: str | None = None
+
+
+@dataclass
 class Expect:
     """What one command must answer."""
 
@@ -152,7 +174,7 @@ class Expect:
     stored: Any = None
     first: int = -1
     check: Callable[[dict[str, Any]], None] | None = None
-    postings: Postings | None = None
+    entry: MEntry | None = None
 
 
 class Model:
@@ -233,7 +255,14 @@ class Model:
             if net < 0:
                 account.count_outflow(-net, today)
         postings = [(leg.account_id, leg.currency, leg.amount) for leg in command.legs]
-        return Expect("accept", postings=postings)
+        entry = MEntry(
+            postings,
+            command.kind,
+            command.description,
+            dict(command.metadata),
+            command.exchange_rate,
+        )
+        return Expect("accept", entry=entry)
 
     def decide_create_hold(self, command: CreateHold, now: datetime, today: date) -> Expect:
         if command.currency not in CURRENCIES:
@@ -251,7 +280,16 @@ class Model:
         debit.pending_out += command.amount
         debit.count_outflow(command.amount, today)
         credit.pending_in += command.amount
-        hold = MHold(debit, credit, command.amount, command.expires_at, today)
+        hold = MHold(
+            debit,
+            credit,
+            command.amount,
+            command.expires_at,
+            today,
+            command.kind,
+            command.description,
+            dict(command.metadata),
+        )
 
         def check(result: dict[str, Any]) -> None:
             assert result["state"] == "pending"
@@ -293,7 +331,13 @@ class Model:
             (hold.debit.id, hold.debit.currency, -amount),
             (hold.credit.id, hold.credit.currency, amount),
         ]
-        return Expect("accept", check=check, postings=postings)
+        entry = MEntry(
+            postings,
+            hold.kind,
+            command.description or hold.description,
+            {**hold.metadata, **command.metadata, "hold_id": hold.id},
+        )
+        return Expect("accept", check=check, entry=entry)
 
     def decide_void_hold(self, command: VoidHold, today: date) -> Expect:
         hold = self.pending_hold(command.hold_id)
@@ -373,6 +417,25 @@ class Observed:
 
 
 PATHS = ("execute", "submit", "many")
+# Free text as callers send it: quotes, backslashes, braces and commas (which array
+# literals must escape), the word NULL, other scripts; never NUL, which PostgreSQL refuses.
+SAFE_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)
+TEXTS = st.one_of(
+    st.just(""),
+    st.sampled_from(['say "hi"', "back\\slash", "{a,b}", "NULL", "付款 ¥1", "tab\tnew\nline"]),
+    SAFE_TEXT,
+)
+KINDS = st.sampled_from(["transfer", "payment", "退款", 'odd "kind" {x}', "NULL"])
+METADATA = st.one_of(
+    st.just({}),
+    st.dictionaries(
+        SAFE_TEXT,
+        st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12), SAFE_TEXT),
+        max_size=3,
+    ),
+)
 CNY_NAMES = ("bank", "alice", "bob", "carol", "overdraft", "hot")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -391,7 +454,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.prefix = uuid.uuid4().hex[:10]
         self.serial = 0
         self.sent_keyed: list[Command] = []
-        self.new_postings: list[tuple[int, Postings]] = []
+        self.new_entries: list[tuple[int, MEntry]] = []
+        self.history: dict[datetime, dict[int, int]] = {}
         self.run(self.open_accounts())
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -478,8 +542,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert seen.result is not None
                 if expect.check is not None:
                     expect.check(seen.result)
-                if expect.postings is not None:
-                    self.new_postings.append((seen.result["entry_id"], expect.postings))
+                if expect.entry is not None:
+                    self.new_entries.append((seen.result["entry_id"], expect.entry))
                 if command.key is not None:
                     self.model.stored[command.key] = (command, seen.result)
             elif expect.kind == "refuse":
@@ -519,6 +583,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self.check_database())
 
     async def check_database(self) -> None:
+        # the posted balances as they stand at this moment, for balance_as_of later
+        self.history[self.clock.now()] = {a.id: a.posted for a in self.model.accounts.values()}
         db = self.env.db
         ids = list(self.model.accounts)
         async with db.connection() as conn:
@@ -545,16 +611,24 @@ class LedgerMachine(RuleBasedStateMachine):
             )
         if self.model.holds:
             rows = await db.fetch_all(
-                "select id, state, posted_amount from ledger_hold where id = any(%s)",
+                "select id, state, posted_amount, kind, description, metadata from ledger_hold"
+                " where id = any(%s)",
                 (list(self.model.holds),),
             )
-            states = {r["id"]: (r["state"], r["posted_amount"]) for r in rows}
+            states = {r["id"]: tuple(r.values())[1:] for r in rows}
             for hold in self.model.holds.values():
-                assert states[hold.id] == (hold.state, hold.posted_amount), (
+                expected = (
+                    hold.state,
+                    hold.posted_amount,
+                    hold.kind,
+                    hold.description,
+                    hold.metadata,
+                )
+                assert states[hold.id] == expected, (
                     f"hold {hold.id}: database {states[hold.id]}, model {hold}"
                 )
-        if self.new_postings:
-            entries = dict(self.new_postings)
+        if self.new_entries:
+            entries = dict(self.new_entries)
             rows = await db.fetch_all(
                 "select entry_id, account_id, currency, amount from ledger_posting"
                 " where entry_id = any(%s)",
@@ -563,9 +637,31 @@ class LedgerMachine(RuleBasedStateMachine):
             got: dict[int, Counter[tuple[int, str, int]]] = {e: Counter() for e in entries}
             for r in rows:
                 got[r["entry_id"]][(r["account_id"], r["currency"], r["amount"])] += 1
-            for entry_id, postings in entries.items():
-                assert got[entry_id] == Counter(postings), f"entry {entry_id}: {got[entry_id]}"
-            self.new_postings.clear()
+            written = {
+                r["id"]: r
+                for r in await db.fetch_all(
+                    "select id, kind, description, exchange_rate, metadata, created_at"
+                    " from ledger_entry where id = any(%s)",
+                    (list(entries),),
+                )
+            }
+            for entry_id, want in entries.items():
+                assert got[entry_id] == Counter(want.postings), f"entry {entry_id}: {got}"
+                row = written[entry_id]
+                assert (
+                    row["kind"],
+                    row["description"],
+                    row["exchange_rate"],
+                    row["metadata"],
+                    row["created_at"],
+                ) == (
+                    want.kind,
+                    want.description,
+                    want.exchange_rate,
+                    want.metadata,
+                    self.clock.now(),
+                ), f"entry {entry_id}: {row} but {want}"
+            self.new_entries.clear()
         report = await self.ledger.verify()
         assert report.ok, report.breaches
 
@@ -606,6 +702,12 @@ class LedgerMachine(RuleBasedStateMachine):
             st.one_of(anything, st.sampled_from(edges)) if edges else anything, label="amount"
         )
 
+    def text(self, data: st.DataObject) -> str:
+        return data.draw(TEXTS, label="text")
+
+    def metadata(self, data: st.DataObject) -> dict[str, Any]:
+        return data.draw(METADATA, label="metadata")
+
     def cny_account(self, data: st.DataObject) -> int:
         return self.named[data.draw(st.sampled_from(CNY_NAMES), label="account")].id
 
@@ -634,7 +736,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if kind == "transfer":
             source, target = self.any_account(data), self.any_account(data)
             amount = self.amount(data, source, target, 3_000)
-            return transfer(source, target, amount, "CNY", key=self.key(data))
+            return transfer(
+                source,
+                target,
+                amount,
+                "CNY",
+                key=self.key(data),
+                description=self.text(data),
+                metadata=self.metadata(data),
+            )
         if kind == "entry":
             return self.draw_entry(data)
         if kind == "fx":
@@ -653,8 +763,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 credit,
                 self.amount(data, debit, credit, 2_500),
                 "CNY",
+                kind=data.draw(KINDS, label="hold kind"),
                 key=self.key(data),
                 expires_at=expires_at,
+                description=self.text(data),
+                metadata=self.metadata(data),
             )
         hold_id = self.any_hold(data)
         if kind == "void":
@@ -674,7 +787,13 @@ class LedgerMachine(RuleBasedStateMachine):
             ),
             label="post amount",
         )
-        return PostHold(hold_id, amount=amount, key=self.key(data))
+        return PostHold(
+            hold_id,
+            amount=amount,
+            key=self.key(data),
+            description=self.text(data),
+            metadata=self.metadata(data),
+        )
 
     def draw_entry(self, data: st.DataObject) -> PostEntry:
         debits = data.draw(st.lists(st.integers(1, 1_500), min_size=1, max_size=3), label="out")
@@ -716,7 +835,13 @@ class LedgerMachine(RuleBasedStateMachine):
             legs = [Leg(self.user(data).id, -1, "CNY"), Leg(self.user(data).id, True, "CNY")]
             key = None
         legs = data.draw(st.permutations(legs), label="legs")
-        return PostEntry(legs=tuple(legs), kind="split", key=key, description=f"flaw {flaw}")
+        return PostEntry(
+            legs=tuple(legs),
+            kind=data.draw(KINDS, label="entry kind"),
+            key=key,
+            description=f"flaw {flaw}: {self.text(data)}",
+            metadata=self.metadata(data),
+        )
 
     def draw_fx(self, data: st.DataObject) -> PostEntry:
         cny = data.draw(st.integers(1, 2_000), label="cny")
@@ -738,7 +863,14 @@ class LedgerMachine(RuleBasedStateMachine):
                 Leg(user.id, cny, "CNY"),
             )
         rate = data.draw(st.sampled_from(["7.10", "7.10", None]), label="rate")
-        return PostEntry(legs=legs, kind="fx", exchange_rate=rate, key=self.key(data))
+        return PostEntry(
+            legs=legs,
+            kind="fx",
+            exchange_rate=rate,
+            key=self.key(data),
+            description=self.text(data),
+            metadata=self.metadata(data),
+        )
 
     def retried(self, data: st.DataObject) -> Command:
         """A keyed request sent before: the same again, or another one under its key."""
@@ -818,6 +950,46 @@ class LedgerMachine(RuleBasedStateMachine):
         self.env.steps["expired"] += expired
 
     @rule(data=st.data())
+    def history(self, data: st.DataObject) -> None:
+        """A statement pages back through every posting of an account with the balance after
+        each; the balance as of any past moment is what the model held then."""
+        account = self.named[data.draw(st.sampled_from(sorted(self.named)), label="account")]
+        page = data.draw(st.sampled_from([3, 10, 50]), label="page")
+        moments = sorted(self.history)
+        picked = data.draw(st.lists(st.sampled_from(moments), max_size=3), label="moments")
+        self.run(self.check_history(account, page, picked))
+
+    async def check_history(self, account: MAccount, page: int, moments: list[datetime]) -> None:
+        async with self.env.db.connection() as conn:
+            lines: list[StatementLine] = []
+            before = None
+            while chunk := await statement(conn, account.id, limit=page, before=before):
+                assert len(chunk) <= page
+                lines += chunk
+                before = chunk[-1].posting_id
+            cur = await conn.execute(
+                "select count(*) as n from ledger_posting where account_id = %s", (account.id,)
+            )
+            row = await cur.fetchone()
+            assert row is not None and len(lines) == row["n"]
+            assert [x.posting_id for x in lines] == sorted(
+                {x.posting_id for x in lines}, reverse=True
+            )
+            running = account.posted
+            for line in lines:
+                assert line.balance_after == running, (account.name, line)
+                running -= line.amount
+            assert running == 0
+            start = min(self.history)
+            assert await balance_as_of(conn, account.id, start - timedelta(seconds=1)) == 0
+            for moment in moments:
+                expected = self.history[moment][account.id]
+                assert await balance_as_of(conn, account.id, moment) == expected, (
+                    account.name,
+                    moment,
+                )
+
+    @rule(data=st.data())
     def limits_change(self, data: st.DataObject) -> None:
         """A KYC tier change: a new cap for bob, new debit limits for carol, taking effect
         while holds are pending and today's outflow is counted."""
@@ -868,7 +1040,7 @@ def test_ledger_matches_its_model(env: Env) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Regressions the model found, as plain examples.
+# Regressions, as plain examples: each of these was a bug.
 
 
 def test_a_negative_transfer_is_refused_not_reversed() -> None:
@@ -935,4 +1107,25 @@ async def test_a_retry_behind_a_conflicting_request_in_one_batch_replays(
     assert [(o.result, o.replayed) for o in outcomes[1:]] == [(first, True), (first, True)]
     async with db.connection() as conn:
         assert (await balances(conn, [a]))[a].posted == 100
+    await ledger.close()
+
+
+async def test_posting_a_hold_keeps_its_description_and_metadata(
+    db: Database, clock: ManualClock
+) -> None:
+    ledger = Ledger(db, clock)
+    bank, a, b = await new_account(db, floor=None), await new_account(db), await new_account(db)
+    await ledger.execute(transfer(bank, a, 1_000, "CNY"))
+    hold = await ledger.execute(
+        CreateHold(
+            a, b, 500, "CNY", kind="payment", description="order 42", metadata={"trade": "T42"}
+        )
+    )
+    # the engine used to lock the hold without its description and metadata, so the entry
+    # of its capture lost the order it belonged to
+    posted = await ledger.execute(PostHold(hold["hold_id"], amount=300, metadata={"cap": 1}))
+    async with db.connection() as conn:
+        written = await entry(conn, posted["entry_id"])
+    assert (written["kind"], written["description"]) == ("payment", "order 42")
+    assert written["metadata"] == {"trade": "T42", "cap": 1, "hold_id": hold["hold_id"]}
     await ledger.close()

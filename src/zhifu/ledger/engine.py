@@ -420,7 +420,7 @@ async def _lock_holds(
     cur = await conn.execute(
         """
         select id, kind, debit_account_id, credit_account_id, credit_shard, currency, amount,
-               posted_amount, state, expires_at, created_at
+               posted_amount, state, expires_at, created_at, description, metadata
         from ledger_hold where id = any(%s) order by id for update
         """,
         (ids,),

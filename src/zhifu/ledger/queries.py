@@ -93,31 +93,34 @@ async def statement(
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
     await balance(conn, account_id)
+    # The page and the balance it starts from are read by one statement, so from one
+    # snapshot: postings to a sharded account may commit out of id order, and one
+    # committing between two reads would put its amount in the balances of lines that do
+    # not show it.
     cur = await conn.execute(
         """
-        select p.id as posting_id, p.entry_id, e.kind, e.description, p.amount,
-               p.created_at, e.metadata
-        from ledger_posting p join ledger_entry e on e.id = p.entry_id
-        where p.account_id = %s and (%s::bigint is null or p.id < %s)
-        order by p.id desc limit %s
+        with page as (
+            select p.id as posting_id, p.entry_id, e.kind, e.description, p.amount,
+                   p.created_at, e.metadata
+            from ledger_posting p join ledger_entry e on e.id = p.entry_id
+            where p.account_id = %(account)s and (%(before)s::bigint is null or p.id < %(before)s)
+            order by p.id desc limit %(limit)s
+        )
+        select page.*,
+               (select coalesce(sum(amount), 0)::bigint from ledger_posting
+                where account_id = %(account)s and id <= (select max(posting_id) from page))
+                 as total
+        from page order by posting_id desc
         """,
-        (account_id, before, before, limit),
+        {"account": account_id, "before": before, "limit": limit},
     )
     rows = await cur.fetchall()
     if not rows:
         return []
-    cur = await conn.execute(
-        """
-        select coalesce(sum(amount), 0)::bigint as total from ledger_posting
-        where account_id = %s and id <= %s
-        """,
-        (account_id, rows[0]["posting_id"]),
-    )
-    total = await cur.fetchone()
-    assert total is not None
-    running = int(total["total"])
+    running = int(rows[0]["total"])
     lines = []
     for row in rows:
+        del row["total"]
         lines.append(StatementLine(balance_after=running, **row))
         running -= row["amount"]
     return lines
