@@ -20,6 +20,7 @@ from zhifu.events import Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
 from zhifu.ledger import Ledger
+from zhifu.openplatform.service import OpenPlatform
 from zhifu.payments.service import Payments
 from zhifu.transfers import TransferService
 
@@ -46,6 +47,7 @@ class Runtime:
     bank: BankConnector
     funding: FundingService
     payments: Payments
+    openplatform: OpenPlatform
     jobs: list[Job] = field(default_factory=list)
 
     @classmethod
@@ -63,6 +65,7 @@ class Runtime:
         cards = CardService(db, clock, secret)
         bank = BankSimulator.from_settings(db, clock, settings)
         funding = FundingService(db, clock, ledger, users, cards, bank)
+        payments = Payments.build(db, clock, users, secret, funding)
         runtime = cls(
             settings=settings,
             db=db,
@@ -74,8 +77,10 @@ class Runtime:
             webhooks=Dispatcher(db, clock),
             bank=bank,
             funding=funding,
-            payments=Payments.build(db, clock, users, secret, funding),
+            payments=payments,
+            openplatform=OpenPlatform.build(db, clock, payments, users),
         )
+        await runtime.openplatform.keys.current()  # the platform key pair, made on first start
         runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
         runtime.jobs.append(("deliver-webhooks", 0.5, runtime.webhooks.run_once))
         bank.on_callback(runtime.funding.on_bank_callback)

@@ -14,6 +14,7 @@ from zhifu.api.routers import (
     checkout,
     escrow,
     funding,
+    gateway,
     merchant,
     merchant_trades,
     merchant_webhooks,
@@ -52,6 +53,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         merchant_webhooks.router,
         escrow.router,
         checkout.router,
+        gateway.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from zhifu.cli import bench, demo, disputes, payments, users
+from zhifu.cli import apps, bench, demo, disputes, payments, users
 from zhifu.cli.common import (
     DatabaseUrl,
     DataDir,
@@ -30,6 +30,7 @@ app.add_typer(bench.app, name="bench")
 app.command("demo")(demo.demo)
 app.add_typer(payments.merchant_app, name="merchant")
 app.add_typer(disputes.app, name="dispute")
+app.add_typer(apps.app, name="app")
 
 
 @app.command()

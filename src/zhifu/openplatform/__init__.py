@@ -1,0 +1,1 @@
+"""The open platform: apps, zhifu's platform key and the Alipay-compatible gateway."""

@@ -1,0 +1,134 @@
+"""Apps: what calls the gateway. An app has a 16-digit `app_id` like Alipay's, belongs to
+a merchant, holds the app's RSA public key (requests are verified with it) and the list
+of methods it may call.
+
+TODO(issue 4): service-provider (ISV) apps. The `isv` flag is stored, but acting for a
+merchant through alipay.open.auth.token.app and `app_auth_token` is not built: the
+gateway refuses `app_auth_token` with 20001 for now.
+The `sandbox` flag is stored only; sandbox apps still move real zhifu money until
+sandbox accounts are separated.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from zhifu.clock import Clock
+from zhifu.db.database import Conn, Database
+from zhifu.errors import InvalidRequest, NotFound
+from zhifu.openplatform.signing import load_public_key, public_pem
+
+# The gateway methods built so far; a new app may call all of them unless told otherwise.
+SUPPORTED_METHODS = (
+    "alipay.trade.precreate",
+    "alipay.trade.pay",
+    "alipay.trade.create",
+    "alipay.trade.query",
+    "alipay.trade.refund",
+    "alipay.trade.fastpay.refund.query",
+    "alipay.trade.close",
+    "alipay.trade.cancel",
+)
+APP_ID_PREFIX = "2021"
+_COLUMNS = "app_id, merchant_id, isv, sandbox, public_key, allowed_methods, created_at"
+
+
+class AppNotFound(NotFound):
+    code = "app_not_found"
+    title = "App not found"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    app_id: str
+    merchant_id: int
+    isv: bool
+    sandbox: bool
+    public_key: str
+    allowed_methods: tuple[str, ...]
+    created_at: datetime
+
+    def verifier(self) -> rsa.RSAPublicKey:
+        return load_public_key(self.public_key)
+
+    def may_call(self, method: str) -> bool:
+        return method in self.allowed_methods
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app_id": self.app_id,
+            "merchant_id": self.merchant_id,
+            "isv": self.isv,
+            "sandbox": self.sandbox,
+            "public_key": self.public_key,
+            "allowed_methods": list(self.allowed_methods),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _app(row: dict[str, Any]) -> App:
+    return App(**{**row, "allowed_methods": tuple(row["allowed_methods"])})
+
+
+def _checked_methods(methods: Iterable[str] | None) -> list[str]:
+    chosen = list(SUPPORTED_METHODS if methods is None else methods)
+    unknown = sorted(set(chosen) - set(SUPPORTED_METHODS))
+    if unknown:
+        raise InvalidRequest(f"unsupported methods: {', '.join(unknown)}", methods=unknown)
+    return chosen
+
+
+def new_app_id() -> str:
+    return f"{APP_ID_PREFIX}{secrets.randbelow(10**12):012d}"
+
+
+class AppService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create(
+        self,
+        merchant_id: int,
+        public_key: str,
+        *,
+        methods: Iterable[str] | None = None,
+        sandbox: bool = False,
+        isv: bool = False,
+    ) -> App:
+        """Register an app for the merchant with the app's RSA public key (stored as SPKI)."""
+        spki = public_pem(load_public_key(public_key))
+        chosen = _checked_methods(methods)
+        while True:  # a fresh random app_id collides about never; retry if it does
+            row = await self._insert(
+                f"""
+                insert into open_app (app_id, merchant_id, isv, sandbox, public_key,
+                                      allowed_methods, created_at)
+                values (%s, %s, %s, %s, %s, %s, %s)
+                on conflict (app_id) do nothing
+                returning {_COLUMNS}
+                """,
+                (new_app_id(), merchant_id, isv, sandbox, spki, chosen, self.clock.now()),
+            )
+            if row is not None:
+                return _app(row)
+
+    async def _insert(self, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        async def work(conn: Conn) -> dict[str, Any] | None:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+        return await self.db.transaction(work)
+
+    async def get(self, app_id: str) -> App:
+        query = f"select {_COLUMNS} from open_app where app_id = %s"
+        row = await self.db.fetch_one(query, (app_id,))
+        if row is None:
+            raise AppNotFound("no such app", app_id=app_id[:32])
+        return _app(row)

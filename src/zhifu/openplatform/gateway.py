@@ -1,0 +1,190 @@
+"""The Alipay-compatible gateway (`/gateway.do`): checks a request's common parameters
+and signature, runs the method, and answers with the signed response node.
+
+Order of checks, each with Alipay's code: method present (40001) and known (40002);
+app_id present and registered; sign and sign_type present and valid; timestamp present
+and within the window; charset utf-8; format json; the signature over the raw received
+values (40002 isv.invalid-signature); the app may call the method (40006); app_auth_token
+(ISV) is not supported yet (20001). Then `biz_content` is parsed and the method runs.
+
+Every answer, refusals included, is `{"<method>_response":{...},"sign":"..."}` signed
+with the platform key over the exact bytes of the node, or `error_response` when the
+method is missing or unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from zhifu.clock import Clock
+from zhifu.errors import ZhifuError
+from zhifu.logging import get_logger
+from zhifu.openplatform import errors
+from zhifu.openplatform.apps import App, AppNotFound, AppService
+from zhifu.openplatform.errors import GatewayError, invalid, missing
+from zhifu.openplatform.keys import PlatformKeys
+from zhifu.openplatform.signing import SIGN_TYPES, SignType, sign, verify_request
+
+log = get_logger("zhifu.openplatform.gateway")
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+TIMESTAMP_WINDOW = timedelta(minutes=15)
+# SDKs send the client's local wall-clock time without a zone. Alipay means GMT+8;
+# merchant servers in containers often run on UTC: both readings are accepted.
+TIMESTAMP_ZONES = (timezone(timedelta(hours=8)), UTC)
+ERROR_NODE = "error_response"
+_REQUIRED = (
+    ("app_id", "isv.missing-app-id"),
+    ("sign", "isv.missing-signature"),
+    ("sign_type", "isv.missing-signature-type"),
+    ("timestamp", "isv.missing-timestamp"),
+    ("version", "isv.missing-version"),
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One verified request: the calling app, its common parameters and biz_content."""
+
+    app: App
+    params: Mapping[str, str]
+    biz: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+
+
+def response_node(method: str) -> str:
+    return method.replace(".", "_") + "_response"
+
+
+def _balanced(value: Any) -> Any:
+    """fzlee's SDK finds the signed node by counting braces, ignoring strings: a text
+    with unbalanced braces would break it, so such a text loses its braces."""
+    if isinstance(value, str) and value.count("{") != value.count("}"):
+        return value.replace("{", "").replace("}", "")
+    return value
+
+
+def serialise(node: str, body: Mapping[str, Any], signer: Callable[[bytes], str]) -> str:
+    """The response document: the node serialised once, signed over exactly those bytes."""
+    inner = json.dumps(
+        {key: _balanced(value) for key, value in body.items()},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return '{"%s":%s,"sign":"%s"}' % (node, inner, signer(inner.encode("utf-8")))  # noqa: UP031
+
+
+def parse_biz_content(text: str | None) -> dict[str, Any]:
+    """biz_content as a dict; JSON numbers stay text, so "88.888" and 88.888 are refused
+    alike by the amount parser and nothing passes through a float."""
+    if not text:
+        return {}
+    try:
+        biz = json.loads(text, parse_float=str, parse_int=str)
+    except ValueError:
+        raise errors.invalid_parameter("biz_content is not valid JSON") from None
+    if not isinstance(biz, dict):
+        raise errors.invalid_parameter("biz_content must be a JSON object")
+    return biz
+
+
+class Gateway:
+    def __init__(
+        self,
+        apps: AppService,
+        keys: PlatformKeys,
+        clock: Clock,
+        handlers: Mapping[str, Handler],
+    ) -> None:
+        self.apps = apps
+        self.keys = keys
+        self.clock = clock
+        self.handlers = handlers
+
+    async def handle(self, params: Mapping[str, str]) -> str:
+        """Answer one request (query and body parameters merged, url-decoded)."""
+        method = params.get("method", "")
+        node = response_node(method) if method in self.handlers else ERROR_NODE
+        body = await self._answer(method, params)
+        key = await self.keys.current()
+        sign_type: SignType = "RSA" if params.get("sign_type") == "RSA" else "RSA2"
+        return serialise(node, body, lambda data: sign(data, key.private_key, sign_type))
+
+    async def _answer(self, method: str, params: Mapping[str, str]) -> dict[str, Any]:
+        try:
+            call = await self._verified_call(method, params)
+            return await self.handlers[method](call)
+        except GatewayError as error:
+            return error.to_dict()
+        except ZhifuError as error:
+            return errors.from_domain(error).to_dict()
+        except Exception as error:  # no stack trace reaches a client, nor a secret the log
+            log.error("gateway error", error=type(error).__name__, method=method[:64])
+            return errors.failure(errors.UNAVAILABLE, "isp.unknow-error", "please retry later")
+
+    async def _verified_call(self, method: str, params: Mapping[str, str]) -> Call:
+        self._check_method(method)
+        for name, sub_code in _REQUIRED:
+            if not params.get(name):
+                raise missing(name, sub_code)
+        app = await self._app(params["app_id"])
+        self._check_common(params)
+        if not verify_request(params, app.verifier()):
+            raise invalid("isv.invalid-signature", "the signature does not verify")
+        self._check_permission(app, method, params)
+        return Call(app, params, parse_biz_content(params.get("biz_content")))
+
+    def _check_method(self, method: str) -> None:
+        if not method:
+            raise missing("method", "isv.missing-method")
+        if method not in self.handlers:
+            raise invalid("isv.invalid-method", "unknown or unsupported method")
+
+    async def _app(self, app_id: str) -> App:
+        try:
+            return await self.apps.get(app_id)
+        except AppNotFound:
+            raise invalid("isv.invalid-app-id", "no app with this app_id") from None
+
+    def _check_common(self, params: Mapping[str, str]) -> None:
+        if params["sign_type"] not in SIGN_TYPES:
+            raise invalid("isv.invalid-signature-type", "sign_type must be RSA2 or RSA")
+        if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+            raise invalid("isv.invalid-charset", "only charset utf-8 is supported")
+        if params.get("format", "json").lower() != "json":
+            raise invalid("isv.invalid-format", "only format json is supported")
+        if not self._timestamp_ok(params["timestamp"]):
+            raise invalid(
+                "isv.invalid-timestamp",
+                "timestamp must be yyyy-MM-dd HH:mm:ss within 15 minutes of now",
+            )
+
+    def _timestamp_ok(self, text: str) -> bool:
+        try:
+            wall = datetime.strptime(text, TIMESTAMP_FORMAT)
+        except ValueError:
+            return False
+        now = self.clock.now()
+        return any(
+            abs(wall.replace(tzinfo=zone) - now) <= TIMESTAMP_WINDOW for zone in TIMESTAMP_ZONES
+        )
+
+    def _check_permission(self, app: App, method: str, params: Mapping[str, str]) -> None:
+        if not app.may_call(method):
+            raise GatewayError(
+                errors.INSUFFICIENT_PERMISSIONS,
+                "isv.insufficient-isv-permissions",
+                "this app may not call this method",
+            )
+        if params.get("app_auth_token"):
+            raise GatewayError(
+                errors.INSUFFICIENT_TOKEN_PERMISSIONS,
+                "aop.invalid-app-auth-token",
+                "app_auth_token (service providers) is not supported yet",
+            )

@@ -1,0 +1,267 @@
+"""The alipay.trade.* methods, each a thin mapping onto zhifu's payments services: the
+gateway parses and answers in Alipay's terms, the payments engine does the work.
+
+Differences from Alipay: `precreate` creates the trade at once (Alipay creates it when the
+buyer scans), so `query` answers WAIT_BUYER_PAY instead of ACQ.TRADE_NOT_EXIST before
+the scan; `timeout_express` takes minutes, hours or days (`90m`, `2h`, `1d`), not `1c`.
+Buyer ids are zhifu user ids in Alipay's 16-digit form: "2088" and 12 digits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from zhifu.clock import Clock
+from zhifu.errors import InvalidAmount
+from zhifu.identity import UserService
+from zhifu.money import format_decimal, parse_decimal
+from zhifu.openplatform import errors
+from zhifu.openplatform.errors import GatewayError, invalid_parameter
+from zhifu.openplatform.gateway import Call, Handler
+from zhifu.payments.merchants import Merchant
+from zhifu.payments.methods import Order
+from zhifu.payments.service import Payments
+from zhifu.payments.states import TradeState
+from zhifu.payments.trades import DEFAULT_TIMEOUT, Trade
+
+CURRENCY = "CNY"
+MAX_AMOUNT = 100_000_000_00  # 100000000.00 yuan, Alipay's largest single amount
+BUYER_ID_PREFIX = "2088"
+BEIJING = timezone(timedelta(hours=8))
+_TIMEOUT = re.compile(r"([1-9][0-9]{0,4})([mhd])")
+_TIMEOUT_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_BUYER_ID = re.compile(BUYER_ID_PREFIX + r"([0-9]{12})")
+_SCENES = ("bar_code", "wave_code")
+
+
+def success(**fields: Any) -> dict[str, Any]:
+    return {"code": errors.SUCCESS, "msg": errors.MESSAGES[errors.SUCCESS], **fields}
+
+
+def alipay_time(moment: datetime) -> str:
+    """Alipay's times: Beijing wall-clock time, `yyyy-MM-dd HH:mm:ss`."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def yuan(amount: int, currency: str = CURRENCY) -> str:
+    return format_decimal(amount, currency)
+
+
+def buyer_id(user_id: int) -> str:
+    return f"{BUYER_ID_PREFIX}{user_id:012d}"
+
+
+# Reading biz_content.
+
+
+def text(biz: dict[str, Any], name: str) -> str:
+    value = biz.get(name)
+    if not isinstance(value, str) or not value:
+        raise invalid_parameter(f"{name} is required")
+    return value
+
+
+def optional_text(biz: dict[str, Any], name: str) -> str | None:
+    return text(biz, name) if biz.get(name) not in (None, "") else None
+
+
+def amount(biz: dict[str, Any], name: str) -> int:
+    """A yuan amount: at most two decimals, 0.01 to 100000000.00, exactly."""
+    value = biz.get(name)
+    rule = f"{name} must be a yuan amount from 0.01 to 100000000.00 with at most two decimals"
+    if not isinstance(value, str) or not value:
+        raise invalid_parameter(f"{name} is required")
+    try:
+        fen = parse_decimal(value, CURRENCY)
+    except InvalidAmount:
+        raise invalid_parameter(f"{rule}, not {value[:20]!r}") from None
+    if fen > MAX_AMOUNT:
+        raise invalid_parameter(f"{rule}, not {value[:20]!r}")
+    return fen
+
+
+def timeout(biz: dict[str, Any]) -> timedelta:
+    value = optional_text(biz, "timeout_express")
+    if value is None:
+        return DEFAULT_TIMEOUT
+    match = _TIMEOUT.fullmatch(value)
+    if match is None:
+        raise invalid_parameter("timeout_express must be minutes, hours or days: 90m, 2h, 1d")
+    return timedelta(**{_TIMEOUT_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def buyer_user_id(biz: dict[str, Any]) -> int | None:
+    value = optional_text(biz, "buyer_id")
+    if value is None:
+        return None
+    match = _BUYER_ID.fullmatch(value)
+    if match is None:
+        raise invalid_parameter("buyer_id must be 2088 followed by 12 digits")
+    return int(match.group(1))
+
+
+def order(biz: dict[str, Any]) -> Order:
+    return Order(
+        out_trade_no=text(biz, "out_trade_no"),
+        amount=amount(biz, "total_amount"),
+        subject=text(biz, "subject"),
+    )
+
+
+def trade_ref(biz: dict[str, Any]) -> dict[str, str | None]:
+    found = {name: optional_text(biz, name) for name in ("trade_no", "out_trade_no")}
+    if not any(found.values()):
+        raise invalid_parameter("give trade_no or out_trade_no")
+    return found
+
+
+class TradeMethods:
+    def __init__(self, payments: Payments, users: UserService, clock: Clock) -> None:
+        self.payments = payments
+        self.users = users
+        self.clock = clock
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "alipay.trade.precreate": self.precreate,
+            "alipay.trade.pay": self.pay,
+            "alipay.trade.create": self.create,
+            "alipay.trade.query": self.query,
+            "alipay.trade.refund": self.refund,
+            "alipay.trade.fastpay.refund.query": self.refund_query,
+            "alipay.trade.close": self.close,
+            "alipay.trade.cancel": self.cancel,
+        }
+
+    async def precreate(self, call: Call) -> dict[str, Any]:
+        made = await self.payments.methods.precreate(
+            await self._merchant(call),
+            order(call.biz),
+            expires_after=timeout(call.biz),
+            notify_url=call.params.get("notify_url") or None,
+        )
+        return success(out_trade_no=made.trade.out_trade_no, qr_code=made.qr_payload)
+
+    async def pay(self, call: Call) -> dict[str, Any]:
+        """The merchant scanned the buyer's zhifu payment code (`auth_code`)."""
+        if call.biz.get("scene") not in _SCENES:
+            raise invalid_parameter("scene must be bar_code or wave_code")
+        trade = await self.payments.methods.pay_with_code(
+            await self._merchant(call), order(call.biz), text(call.biz, "auth_code")
+        )
+        fields = await self._trade_fields(trade)
+        if trade.state == TradeState.WAIT_BUYER_PAY:  # above the password-free allowance
+            waiting = errors.WAITING_FOR_BUYER
+            return {"code": waiting, "msg": errors.MESSAGES[waiting], **fields}
+        if trade.paid_at is None:
+            raise GatewayError(errors.BUSINESS_FAILED, "ACQ.TRADE_HAS_CLOSE", "the trade is closed")
+        return success(**fields, gmt_payment=fields["send_pay_date"])
+
+    async def create(self, call: Call) -> dict[str, Any]:
+        buyer = buyer_user_id(call.biz)
+        if buyer is not None:
+            await self.users.get(buyer)
+        request = order(call.biz).trade(
+            timeout=timeout(call.biz),
+            notify_url=call.params.get("notify_url") or None,
+            buyer_user_id=buyer,
+        )
+        trade = await self.payments.trades.create(await self._merchant(call), request)
+        return success(out_trade_no=trade.out_trade_no, trade_no=trade.trade_no)
+
+    async def query(self, call: Call) -> dict[str, Any]:
+        return success(**await self._trade_fields(await self._trade(call)))
+
+    async def refund(self, call: Call) -> dict[str, Any]:
+        trade = await self._trade(call)
+        requested = amount(call.biz, "refund_amount")
+        # A refund made before this call is a replay (fund_change N). Two identical
+        # requests racing may both answer Y; only one moves money either way.
+        started = self.clock.now()
+        refund = await self.payments.refunds.refund(
+            trade.merchant_id,
+            trade_no=trade.trade_no,
+            out_request_no=optional_text(call.biz, "out_request_no") or trade.out_trade_no,
+            amount=requested,
+            reason=optional_text(call.biz, "refund_reason") or "",
+        )
+        after = await self.payments.trades.get(trade.merchant_id, trade_no=trade.trade_no)
+        return success(
+            trade_no=after.trade_no,
+            out_trade_no=after.out_trade_no,
+            **await self._buyer_fields(after),
+            fund_change="Y" if refund.created_at >= started else "N",
+            refund_fee=yuan(after.refunded_amount, after.currency),
+            send_back_fee=yuan(refund.amount, after.currency),
+            gmt_refund_pay=alipay_time(refund.created_at),
+        )
+
+    async def refund_query(self, call: Call) -> dict[str, Any]:
+        trade = await self._trade(call)
+        out_request_no = text(call.biz, "out_request_no")
+        refunds = await self.payments.refunds.list_refunds(trade.merchant_id, trade.trade_no)
+        fields: dict[str, Any] = {
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "out_request_no": out_request_no,
+        }
+        for found in refunds:
+            if found.out_request_no == out_request_no:
+                fields |= {
+                    "total_amount": yuan(trade.amount, trade.currency),
+                    "refund_amount": yuan(found.amount, trade.currency),
+                    "refund_status": "REFUND_SUCCESS",
+                    "gmt_refund_pay": alipay_time(found.created_at),
+                }
+                if found.reason:
+                    fields["refund_reason"] = found.reason
+        return success(**fields)
+
+    async def close(self, call: Call) -> dict[str, Any]:
+        trade = await self.payments.lifecycle.close(call.app.merchant_id, **trade_ref(call.biz))
+        return success(trade_no=trade.trade_no, out_trade_no=trade.out_trade_no)
+
+    async def cancel(self, call: Call) -> dict[str, Any]:
+        """Close if unpaid, refund in full if paid (the payments service decides)."""
+        trade = await self.payments.refunds.cancel(call.app.merchant_id, **trade_ref(call.biz))
+        fields = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
+        if trade.paid_at is None:
+            return success(**fields, retry_flag="N", action="close")
+        assert trade.closed_at is not None
+        return success(
+            **fields, retry_flag="N", action="refund", gmt_refund_pay=alipay_time(trade.closed_at)
+        )
+
+    # Shared parts.
+
+    async def _merchant(self, call: Call) -> Merchant:
+        return await self.payments.merchants.get(call.app.merchant_id)
+
+    async def _trade(self, call: Call) -> Trade:
+        return await self.payments.trades.get(call.app.merchant_id, **trade_ref(call.biz))
+
+    async def _buyer_fields(self, trade: Trade) -> dict[str, str]:
+        if trade.buyer_user_id is None:
+            return {}
+        buyer = await self.users.get(trade.buyer_user_id)
+        return {"buyer_logon_id": buyer.masked_phone, "buyer_user_id": buyer_id(buyer.id)}
+
+    async def _trade_fields(self, trade: Trade) -> dict[str, Any]:
+        paid = yuan(trade.amount if trade.paid_at else 0, trade.currency)
+        fields: dict[str, Any] = {
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "trade_status": trade.state,
+            "total_amount": yuan(trade.amount, trade.currency),
+            "receipt_amount": paid,
+            "buyer_pay_amount": paid,
+            "invoice_amount": paid,
+            "point_amount": "0.00",
+            **await self._buyer_fields(trade),
+        }
+        if trade.paid_at is not None:
+            fields["send_pay_date"] = alipay_time(trade.paid_at)
+            fields["fund_bill_list"] = [{"fund_channel": "ALIPAYACCOUNT", "amount": paid}]
+        return fields
