@@ -6,7 +6,8 @@ On one PostgreSQL server (the embedded one, or any given by URL) the benchmark
    script, scale 1, prepared statements), one migrated for zhifu's ledger;
 2. opens `accounts` accounts (10,000) funded from an unbounded source account, and one hot
    merchant account split into balance shards;
-3. runs pgbench at the client counts compared against;
+3. runs pgbench at the client counts compared against (again after the ledger, unless
+   `short`: the baseline is the better pass);
 4. runs the ledger, per workload (uniform: both sides uniform among the accounts; hot: 90%
    of transfers credit the hot account) and per mode:
    - ``single``: one transfer per database transaction (`Ledger.execute`), C clients, each
@@ -16,6 +17,10 @@ On one PostgreSQL server (the embedded one, or any given by URL) the benchmark
      after its batch has committed;
    - ``bulk``: `Ledger.execute_many`, a list of transfers in one transaction per call;
 5. runs `zhifu.ledger.verify` over everything written, then drops both databases.
+
+Each timed run starts from a CHECKPOINT, as each pgbench run does, and records the WAL the
+server wrote per transfer. The spawn start method is used for worker processes, so a
+script calling `run_ledger_bench` needs the usual `if __name__ == "__main__":` guard.
 
 Every transfer carries an idempotency key, as every API call does. Latency is per transfer,
 from submission to acknowledgement. The benchmark refuses to run if the server has
@@ -118,12 +123,7 @@ def _run_job(job: _Job) -> dict[str, Any]:
 
 
 async def _job(job: _Job) -> dict[str, Any]:
-    if job.mode == "single":
-        pool_size = job.concurrency
-    elif job.mode == "batched":
-        pool_size = 4
-    else:
-        pool_size = job.concurrency
+    pool_size = 4 if job.mode == "batched" else job.concurrency  # the batcher uses 2
     db = Database(job.url, min_size=pool_size, max_size=pool_size)
     await db.open()
     ledger = Ledger(db, SystemClock())
@@ -288,6 +288,29 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _wal(url: str) -> dict[str, int] | None:
+    """The server's WAL counters (records, full-page images, bytes); None if unreadable."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "select wal_records, wal_fpi, wal_bytes::bigint from pg_stat_wal"
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return None if row is None else {"records": row[0], "fpi": row[1], "bytes": row[2]}
+
+
+def _add_wal(
+    run: dict[str, Any], before: dict[str, int] | None, after: dict[str, int] | None
+) -> None:
+    """WAL written per transfer during a run (server-wide, so autovacuum's share too)."""
+    if before is None or after is None or not run["transfers"]:
+        return
+    n = run["transfers"]
+    run["wal_bytes_per_transfer"] = round((after["bytes"] - before["bytes"]) / n)
+    run["wal_fpi_per_transfer"] = round((after["fpi"] - before["fpi"]) / n, 2)
+
+
 def _checkpoint(url: str) -> None:
     """Start each timed run from a fresh checkpoint, as pgbench's runs do; best effort."""
     try:
@@ -411,11 +434,12 @@ async def _verify(url: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the runs
 
 
-def _percentile(ordered: Sequence[int], share: float) -> float:
+def _percentile(ordered: Sequence[int], share: float) -> float | None:
+    """The nearest-rank percentile of latencies in ns, in ms."""
     if not ordered:
-        return math.nan
+        return None
     rank = max(0, math.ceil(share * len(ordered)) - 1)
-    return ordered[rank] / 1e6
+    return round(ordered[rank] / 1e6, 2)
 
 
 def _run_mode(
@@ -476,8 +500,8 @@ def _run_mode(
         "refused": sum(r["refused"] for r in results),
         "seconds": round(elapsed, 2),
         "tps": round(done / elapsed, 1) if elapsed > 0 else 0.0,
-        "p50_ms": round(_percentile(latencies, 0.50), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": _percentile(latencies, 0.50),
+        "p99_ms": _percentile(latencies, 0.99),
     }
     if mode == "batched" and batches:
         run["mean_batch"] = round(sum(r["batched"] for r in results) / batches, 1)
@@ -696,6 +720,7 @@ def run_ledger_bench(
                     procs = bulk_callers
                 say(f"ledger {workload} {mode} ({c} clients, {procs} processes), {seconds:g} s")
                 _checkpoint(server_url)
+                wal_before = _wal(server_url)
                 result["runs"].append(
                     _run_mode(
                         pool,
@@ -714,6 +739,7 @@ def run_ledger_bench(
                         seed=seed + n,
                     )
                 )
+                _add_wal(result["runs"][-1], wal_before, _wal(server_url))
         if run_pgbench_too and pgbench_passes > 1:
             for n in pgbench_clients:
                 say(f"pgbench again: -c {n} -j {n} -T {pgbench_seconds} -M prepared")
@@ -805,12 +831,12 @@ def print_report(result: dict[str, Any], console: Any = None) -> None:
             )
         console.print(table)
 
-    table = Table(title="ledger transfers")
+    table = Table(title="ledger transfers (WAL B: WAL bytes written per transfer)")
     table.add_column("workload", no_wrap=True)
     table.add_column("mode", no_wrap=True)
-    for column in ("clients", "transfers", "transfers/s", "p50 ms", "p99 ms", "batch"):
+    for column in ("clients", "transfers", "transfers/s", "p50 ms", "p99 ms", "batch", "WAL B"):
         table.add_column(column, justify="right", no_wrap=True)
-    for column in ("vs pgbench", "target", "hot/uniform"):
+    for column in ("vs pgbench", "target", "hot/unif."):
         table.add_column(column, justify="right", no_wrap=True)
     for run in result["runs"]:
         ratio, hot = run.get("vs_pgbench"), run.get("hot_vs_uniform")
@@ -825,6 +851,7 @@ def print_report(result: dict[str, Any], console: Any = None) -> None:
             _fmt(run["p50_ms"], ".2f"),
             _fmt(run["p99_ms"], ".2f"),
             _fmt(run.get("mean_batch"), ",.0f"),
+            _fmt(run.get("wal_bytes_per_transfer"), ",.0f"),
             _mark(ratio, target, "x"),
             f">= {target:g}x {baseline}",
             _mark(hot, TARGET_HOT_VS_UNIFORM, ""),
