@@ -20,9 +20,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False
-    # The batching window for concurrent ledger writes, in milliseconds.
-    batch_window_ms: float = 2.0
-    batch_max_size: int = 1000
     # The bank simulator: how long each call takes, and how long a timed-out request
     # takes to get its final answer.
     bank_latency_ms: float = 0.0
