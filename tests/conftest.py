@@ -3,10 +3,12 @@ named by ZHIFU_TEST_DATABASE_URL when it is set. Tests that take `db` run on eac
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -55,6 +57,26 @@ def create_database(server_url: str) -> str:
     url = _with_database(server_url, name)
     upgrade(url)
     return url
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop a database made by `create_database` (the server's URL, and the database's)."""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@asynccontextmanager
+async def private_database(server_url: str, max_size: int = 40) -> AsyncIterator[Database]:
+    """A fresh migrated database of its own, for tests that must see only their rows."""
+    url = await asyncio.to_thread(create_database, server_url)
+    database = Database(url, max_size=max_size)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+        await asyncio.to_thread(drop_database, server_url, url)
 
 
 @pytest.fixture(scope="session", params=_backends())

@@ -4,14 +4,12 @@ a real HTTP receiver, and a dispatcher whose sender gives up after half a second
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
 
-from tests.conftest import _backends, create_database
+from tests.conftest import _backends, private_database
 from tests.events.support import Receiver
 from zhifu.clock import ManualClock
 from zhifu.db import Database
@@ -25,23 +23,12 @@ EVENT_TABLES = (
 )
 
 
-def _drop_database(server_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture(scope="session", params=_backends())
 async def events_database(
     request: pytest.FixtureRequest, server_urls: dict[str, str]
 ) -> AsyncIterator[Database]:
-    server_url = server_urls[request.param]
-    url = await asyncio.to_thread(create_database, server_url)
-    database = Database(url, max_size=40)
-    await database.open()
-    yield database
-    await database.close()
-    await asyncio.to_thread(_drop_database, server_url, url)
+    async with private_database(server_urls[request.param]) as database:
+        yield database
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ tests must not see each other's), and the funding service over the bank simulato
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import _backends, create_database
+from tests.conftest import _backends, private_database
 from tests.funding.support import card_number
 from tests.identity.support import new_user
 from zhifu.clock import ManualClock
@@ -24,23 +22,12 @@ from zhifu.ledger import Ledger
 TOKENIZER_SECRET = b"funding-tests-tokenizer-secret-0123456789"
 
 
-def _drop_database(server_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture(scope="session", params=_backends())
 async def funding_database(
     request: pytest.FixtureRequest, server_urls: dict[str, str]
 ) -> AsyncIterator[Database]:
-    server_url = server_urls[request.param]
-    url = await asyncio.to_thread(create_database, server_url)
-    database = Database(url, max_size=40)
-    await database.open()
-    yield database
-    await database.close()
-    await asyncio.to_thread(_drop_database, server_url, url)
+    async with private_database(server_urls[request.param]) as database:
+        yield database
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -41,7 +40,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.conftest import create_database
+from tests.conftest import create_database, drop_database
 from zhifu.clock import ManualClock, business_day
 from zhifu.db import Database
 from zhifu.db.database import Conn
@@ -404,9 +403,7 @@ def env(database_url: str) -> Iterator[Env]:
     finally:
         runner.run(db.close())
         runner.close()
-        name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        drop_database(database_url, url)
 
 
 @dataclass

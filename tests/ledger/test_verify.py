@@ -11,11 +11,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
-from tests.conftest import create_database
+from tests.conftest import private_database
 from zhifu.clock import ManualClock
 from zhifu.db import Database
 from zhifu.db.database import Conn
@@ -35,17 +34,8 @@ ZERO_SUM = "all accounts sum to zero per currency"
 
 @pytest.fixture(scope="module")
 async def fresh(database_url: str) -> AsyncIterator[Database]:
-    url = create_database(database_url)
-    database = Database(url, max_size=4)
-    await database.open()
-    yield database
-    await database.close()
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{conninfo_dbname(url)}" with (force)')
-
-
-def conninfo_dbname(url: str) -> str:
-    return psycopg.conninfo.conninfo_to_dict(url)["dbname"]  # type: ignore[return-value]
+    async with private_database(database_url, max_size=4) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
