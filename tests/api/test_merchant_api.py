@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,9 +26,7 @@ from tests.api.merchants import (
 from tests.e2e.harness import cli
 from tests.events.support import Receiver
 from tests.identity.support import Member, member
-from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
 from zhifu.events import verify_signature
 from zhifu.runtime import Runtime
 
@@ -358,16 +353,6 @@ async def test_escrow_refund_request_agreed_or_disputed(
 
 
 # Paying closed and expired trades, on a clock the test moves.
-
-
-@pytest.fixture(scope="module")
-async def timed(database_url: str) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    settings = Settings(database_url=database_url, data_dir=Path(tempfile.mkdtemp()))
-    runtime = await Runtime.start(settings, clock=ManualClock())
-    transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:
-        yield runtime, http
-    await runtime.close()
 
 
 async def test_paying_an_expired_trade_is_refused(

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,9 +16,7 @@ import zxingcpp
 from PIL import Image
 
 from tests.identity.support import PIN, Member, fund, member
-from zhifu.api.app import create_app
 from zhifu.clock import Clock, ManualClock
-from zhifu.config import Settings
 from zhifu.payments import qr, tap
 from zhifu.runtime import Runtime
 
@@ -578,16 +573,6 @@ async def test_tap_above_the_allowance_waits_for_the_pin(
 
 
 # Time: a runtime whose clock moves only when the test moves it.
-
-
-@pytest.fixture(scope="module")
-async def timed(database_url: str) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    settings = Settings(database_url=database_url, data_dir=Path(tempfile.mkdtemp()))
-    runtime = await Runtime.start(settings, clock=ManualClock())
-    transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:
-        yield runtime, http
-    await runtime.close()
 
 
 async def test_an_expired_payment_code_is_refused(

@@ -15,8 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 from zhifu.db import idempotency
-from zhifu.errors import InvalidStateTransition
 from zhifu.money import format_decimal
+from zhifu.states import transition
 
 REFERENCE_PREFIX = "fo_"
 
@@ -47,12 +47,7 @@ ORDER_TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
 
 
 def next_state(state: OrderState, event: OrderEvent) -> OrderState:
-    try:
-        return ORDER_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise InvalidStateTransition(
-            f"a {state} funding order cannot take {event}", state=str(state), event=str(event)
-        ) from None
+    return transition(ORDER_TRANSITIONS, state, event, "a funding order")
 
 
 def order_reference(order_id: int) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from zhifu.errors import InvalidStateTransition
+from zhifu.states import transition
 
 
 class TradeState(StrEnum):
@@ -76,18 +76,8 @@ ESCROW_TRANSITIONS: dict[tuple[EscrowState, EscrowEvent], EscrowState] = {
 
 
 def next_trade_state(state: TradeState, event: TradeEvent) -> TradeState:
-    try:
-        return TRADE_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise InvalidStateTransition(
-            f"a trade in {state} cannot {event.replace('_', ' ')}", state=state, event=event
-        ) from None
+    return transition(TRADE_TRANSITIONS, state, event, "a trade")
 
 
 def next_escrow_state(state: EscrowState, event: EscrowEvent) -> EscrowState:
-    try:
-        return ESCROW_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise InvalidStateTransition(
-            f"an escrow in {state} cannot {event.replace('_', ' ')}", state=state, event=event
-        ) from None
+    return transition(ESCROW_TRANSITIONS, state, event, "an escrow")
