@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# The public Alipay SDK the gateway is tested with lives in a venv of its own (the two
+# The public Alipay SDKs the gateway is tested with live in venvs of their own (the two
 # Alipay SDKs install the same top-level package name).
 SDK_VENV := .venv-alipay-fzlee
 SDK_STAMP := $(SDK_VENV)/.installed
+OFFICIAL_VENV := .venv-alipay-official
+OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,11 @@ $(SDK_STAMP):
 	$(SDK_VENV)/bin/pip install --quiet python-alipay-sdk==3.4.0
 	touch $(SDK_STAMP)
 
+$(OFFICIAL_STAMP):
+	$(PYTHON) -m venv $(OFFICIAL_VENV)
+	$(OFFICIAL_VENV)/bin/pip install --quiet alipay-sdk-python==3.7.1411
+	touch $(OFFICIAL_STAMP)
+
 install: $(STAMP)
 
 run: $(STAMP)
@@ -33,8 +40,22 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint $(SDK_STAMP)
-	ZHIFU_FZLEE_PYTHON=$(CURDIR)/$(SDK_VENV)/bin/python $(BIN)/pytest -q
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# The screenshots in docs/screenshots/, taken by the browser tests (a CJK font for the
+# Chinese pages).
+screenshots: $(STAMP) $(CHROMIUM)
+	fc-list | grep -qi wqy || DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-wqy-zenhei
+	ZHIFU_SCREENSHOTS=1 $(BIN)/pytest -q -p no:randomly -m browser tests/browser
+
+test: lint $(SDK_STAMP) $(OFFICIAL_STAMP) $(CHROMIUM)
+	ZHIFU_FZLEE_PYTHON=$(CURDIR)/$(SDK_VENV)/bin/python \
+	ZHIFU_OFFICIAL_PYTHON=$(CURDIR)/$(OFFICIAL_VENV)/bin/python $(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) $(SDK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SDK_VENV) $(OFFICIAL_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

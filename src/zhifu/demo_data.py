@@ -1,4 +1,5 @@
-"""`zhifu serve --demo`: demo consumers with cards and money, and a demo merchant.
+"""`zhifu serve --demo`: demo consumers with cards and money, and a demo merchant with a
+merchant portal login.
 
 Seeding goes through the same services as real users (sign-up, card linking, a top-up
 through the bank simulator), so the demo's money is real ledger money. It is idempotent:
@@ -8,8 +9,11 @@ a restart with --demo finds the demo users and only issues the merchant a fresh 
 
 from __future__ import annotations
 
+import contextlib
+
 from zhifu.errors import NotFound
 from zhifu.money import format_decimal
+from zhifu.payments.portal_logins import LoginTaken
 from zhifu.runtime import Runtime
 
 PASSWORD = "zhifu-demo-1"
@@ -18,6 +22,7 @@ CARD = "6222020200112233446"  # a UnionPay test card the bank simulator honours
 TOPUP = 100_000  # 1,000.00 CNY
 CONSUMERS = (("Alice", "13800000001"), ("Bob", "13800000002"))
 MERCHANT = "Demo Coffee"
+MERCHANT_LOGIN = "coffee"  # signs in to the merchant portal with PASSWORD
 
 
 async def _consumer(runtime: Runtime, phone: str) -> int:
@@ -59,5 +64,10 @@ async def seed_and_describe(runtime: Runtime) -> str:
             f"balance {amount} CNY"
         )
     merchant_id, secret = await _merchant(runtime)
+    with contextlib.suppress(LoginTaken):  # made by an earlier start
+        await runtime.payments.portal.create(merchant_id, MERCHANT_LOGIN, PASSWORD)
     lines.append(f"  merchant {MERCHANT} (id {merchant_id}): API key {secret}")
+    lines.append(
+        f"  merchant portal (/merchant/login): login {MERCHANT_LOGIN}, password {PASSWORD}"
+    )
     return "\n".join(lines)

@@ -46,6 +46,11 @@ class CurrencyMismatch(InvalidRequest):
     title = "Currency mismatch"
 
 
+class SandboxMismatch(InvalidRequest):
+    code = "sandbox_mismatch"
+    title = "Live and sandbox money do not mix"
+
+
 class NotFound(ZhifuError):
     code = "not_found"
     status = 404

@@ -66,6 +66,7 @@ class Runtime:
         bank = BankSimulator.from_settings(db, clock, settings)
         funding = FundingService(db, clock, ledger, users, cards, bank)
         payments = Payments.build(db, clock, users, secret, funding)
+        openplatform = OpenPlatform.build(db, clock, payments, users)
         runtime = cls(
             settings=settings,
             db=db,
@@ -74,11 +75,11 @@ class Runtime:
             users=users,
             cards=cards,
             transfers=TransferService(db, clock, ledger, users),
-            webhooks=Dispatcher(db, clock),
+            webhooks=Dispatcher(db, clock, channels=[openplatform.notifications]),
             bank=bank,
             funding=funding,
             payments=payments,
-            openplatform=OpenPlatform.build(db, clock, payments, users),
+            openplatform=openplatform,
         )
         await runtime.openplatform.keys.current()  # the platform key pair, made on first start
         runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))

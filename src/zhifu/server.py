@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from zhifu.api.app import create_app
+from zhifu.api.middleware import OriginForm
 from zhifu.config import Settings
 from zhifu.logging import configure, get_logger
 from zhifu.runtime import Runtime
@@ -35,7 +36,7 @@ class _Server(uvicorn.Server):
 
 async def serve_async(settings: Settings) -> None:
     runtime = await Runtime.start(settings)
-    app = create_app(runtime)
+    app = OriginForm(create_app(runtime))  # whichever HTTP parser uvicorn picks
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -85,6 +85,19 @@ async def test_sign_up_idempotency_key(client: httpx.AsyncClient) -> None:
     )
 
 
+async def test_a_sandbox_user_holds_sandbox_money(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    body = {"phone": random_phone(), "password": PASSWORD, "sandbox": True}
+    created = await client.post("/v1/users", json=body)
+    assert created.status_code == 201 and created.json()["sandbox"] is True
+    wallet = await runtime.users.wallet(created.json()["id"])
+    row = await runtime.db.fetch_one("select book from ledger_account where id = %s", (wallet,))
+    assert row == {"book": "sandbox"}
+    not_a_flag = {**body, "phone": random_phone(), "sandbox": "yes"}
+    refused(await client.post("/v1/users", json=not_a_flag), 422, "invalid_request")
+
+
 async def test_sign_in_and_bearer_refusals(client: httpx.AsyncClient) -> None:
     phone = random_phone()
     await client.post("/v1/users", json={"phone": phone, "password": PASSWORD})

@@ -43,18 +43,26 @@ class ServerProcess:
     """`zhifu serve` in a child process, on the embedded database or an external one."""
 
     def __init__(
-        self, *, data_dir: Path | None = None, database_url: str | None = None, demo: bool = False
+        self,
+        *,
+        data_dir: Path | None = None,
+        database_url: str | None = None,
+        demo: bool = False,
+        host: str = "127.0.0.1",
+        port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.demo = demo
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.port = port or free_port()
+        self.url = f"http://{host}:{self.port}"
         self.process: subprocess.Popen[str] | None = None
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"zhifu-e2e-{self.port}.log"
+        logs = Path(os.environ.get("TMPDIR", "/tmp"))
+        self.log_path = logs / f"zhifu-e2e-{host}-{self.port}.log"
 
     def start(self, timeout: float = 60) -> ServerProcess:
-        args = [*ZHIFU, "serve", "--port", str(self.port)]
+        args = [*ZHIFU, "serve", "--host", self.host, "--port", str(self.port)]
         args += database_args(self.data_dir, self.database_url)
         if self.demo:
             args.append("--demo")

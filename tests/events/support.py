@@ -1,6 +1,6 @@
 """Helpers of the events tests, above all a real webhook receiver: an HTTP server on
-127.0.0.1 in a thread, answering each request from a script (a status code, or HANG:
-answer nothing until released), then 200."""
+127.0.0.1 in a thread, answering each request from a script (a status code, a status
+code and a body, or HANG: answer nothing until released), then 200."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from zhifu.events.queue import schedule_new_events
 
 SECRET = "whsec_test_0123456789abcdef"
 HANG = -1  # a scripted reply: hold the request until `release()`, then answer 500
+Scripted = int | tuple[int, bytes]  # a status code, or a status code and a body
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class _Server(ThreadingHTTPServer):
 class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
-        self._script: deque[int] = deque()
-        self._default = 200
+        self._script: deque[Scripted] = deque()
+        self._default: Scripted = 200
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -51,7 +52,7 @@ class Receiver:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/webhooks"
 
-    def script(self, replies: Iterable[int], *, then: int = 200) -> None:
+    def script(self, replies: Iterable[Scripted], *, then: Scripted = 200) -> None:
         with self._lock:
             self._script.extend(replies)
             self._default = then
@@ -72,7 +73,7 @@ class Receiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_reply(self, request: Received) -> int:
+    def _next_reply(self, request: Received) -> Scripted:
         with self._lock:
             self.received.append(request)
             return self._script.popleft() if self._script else self._default
@@ -87,10 +88,12 @@ class Receiver:
                 if reply == HANG:
                     receiver._released.wait(timeout=30)
                     reply = 500
+                status, content = reply if isinstance(reply, tuple) else (reply, b"")
                 try:
-                    self.send_response(reply)
-                    self.send_header("Content-Length", "0")
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(content)))
                     self.end_headers()
+                    self.wfile.write(content)
                 except OSError:  # the sender gave up waiting
                     pass
 

@@ -16,9 +16,11 @@ from zhifu.errors import (
     InsufficientFunds,
     InvalidStateTransition,
     LimitExceeded,
+    SandboxMismatch,
 )
 from zhifu.ledger import (
     AccountKind,
+    Book,
     CreateHold,
     Ledger,
     Leg,
@@ -91,6 +93,21 @@ async def test_currency_mismatch_and_cross_currency_needs_rate(
     result = await ledger.execute(PostEntry(legs=legs, exchange_rate="7.10"))
     assert result["entry_id"] > 0
     assert await bal(db, usd) == (100, 100)
+
+
+async def test_live_and_sandbox_money_never_mix(db: Database, ledger: Ledger) -> None:
+    live = await funded(db, ledger, 1000)
+    sandbox_bank = await new_account(db, floor=None, book=Book.SANDBOX)
+    sandbox = await new_account(db, book=Book.SANDBOX)
+    await ledger.execute(transfer(sandbox_bank, sandbox, 500, "CNY"))
+    with pytest.raises(SandboxMismatch):
+        await ledger.execute(transfer(live, sandbox, 100, "CNY"))
+    with pytest.raises(SandboxMismatch):
+        await ledger.execute(transfer(sandbox, live, 100, "CNY"))
+    with pytest.raises(SandboxMismatch):
+        await ledger.execute(CreateHold(live, sandbox, 100, "CNY"))
+    assert await bal(db, live) == (1000, 1000)
+    assert await bal(db, sandbox) == (500, 500)
 
 
 async def test_idempotent_retry_returns_first_result(db: Database, ledger: Ledger) -> None:

@@ -29,7 +29,9 @@ CURRENCY = "every posting is in its account's currency"
 HOLDS = "holds are consistent with their entries"
 FLOOR = "no account is below its floor"
 SHARDS = "every account has all its balance shards"
-ZERO_SUM = "all accounts sum to zero per currency"
+ZERO_SUM = "all accounts sum to zero per book and currency"
+BOOKS = "no entry joins live and sandbox accounts"
+HOLD_BOOKS = "no hold joins live and sandbox accounts"
 
 
 @pytest.fixture(scope="module")
@@ -448,4 +450,18 @@ async def test_database_keeps_postings_and_entries_append_only(
         fresh, pg_errors.InsufficientPrivilege, lambda conn: conn.execute(sql, params)
     )
     assert "append-only" in message
+    await assert_clean(fresh)
+
+
+async def test_detects_money_moved_between_the_live_and_sandbox_books(
+    fresh: Database, world: dict[str, int]
+) -> None:
+    """An account moved into the sandbox book after the fact: its entries and holds now
+    join two books, and each book's money no longer sums to zero."""
+    a = world["a"]
+    await tamper(fresh, "update ledger_account set book = 'sandbox' where id = %s", (a,))
+    found = await breaches(fresh)
+    assert set(found) == {BOOKS, HOLD_BOOKS, ZERO_SUM}, found
+    assert {row["book"] for row in found[ZERO_SUM]} == {"live", "sandbox"}
+    await tamper(fresh, "update ledger_account set book = 'live' where id = %s", (a,))
     await assert_clean(fresh)

@@ -23,11 +23,11 @@ KEY = new_key()
 async def test_an_app_gets_a_16_digit_app_id_and_keeps_its_key_as_spki(
     runtime: Runtime, shop: Shop
 ) -> None:
-    merchant = await shop.merchant()
+    merchant = await shop.merchant(sandbox=True)
     app = await runtime.openplatform.create_app(merchant.id, pkcs1_public_pem(KEY), sandbox=True)
     assert len(app.app_id) == 16 and app.app_id.isdigit()
     assert app.public_key == spki_pem(KEY) and app.sandbox and not app.isv
-    assert app.may_call("alipay.trade.pay") and not app.may_call("alipay.trade.page.pay")
+    assert app.may_call("alipay.trade.pay") and not app.may_call("alipay.trade.order.settle")
     assert await runtime.openplatform.apps.get(app.app_id) == app
 
 
@@ -37,7 +37,7 @@ async def test_bad_apps_are_refused(runtime: Runtime, shop: Shop) -> None:
         await runtime.openplatform.create_app(merchant.id, spki_pem(new_key(1024)))
     with pytest.raises(InvalidRequest):
         await runtime.openplatform.create_app(
-            merchant.id, spki_pem(KEY), methods=["alipay.trade.page.pay"]
+            merchant.id, spki_pem(KEY), methods=["alipay.trade.order.settle"]
         )
     with pytest.raises(NotFound):
         await runtime.openplatform.create_app(2**62, spki_pem(KEY))

@@ -176,7 +176,7 @@ async def test_common_parameter_errors(alipay: AlipayTestClient) -> None:
         ({"app_id": "2021999999999999"}, "40002", "isv.invalid-app-id"),
         ({"app_id": ""}, "40001", "isv.missing-app-id"),
         ({"biz_content": "{not json"}, "40002", "isv.invalid-parameter"),
-        ({"app_auth_token": "token"}, "20001", "aop.invalid-app-auth-token"),
+        ({"app_auth_token": "token"}, "40006", "isv.insufficient-isv-permissions"),
     ]
     for overrides, code, sub_code in cases:
         answer = await alipay.call("alipay.trade.query", query, **overrides)

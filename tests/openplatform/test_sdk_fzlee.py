@@ -81,15 +81,16 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
-def register_app(server: ServerProcess, merchant_id: int, tmp_path: Path) -> FzleeApp:
+def register_app(server: ServerProcess, merchant_id: int, tmp_path: Path, *flags: str) -> FzleeApp:
     """`zhifu app create` and `zhifu app platform-key`, as an operator runs them."""
     key = new_key()
     key_file = tmp_path / f"app-{uuid.uuid4().hex[:6]}.pem"
     key_file.write_text(pkcs1_public_pem(key))
     where = {"database_url": server.database_url}
     made = cli(
-        "app", "create", "--merchant", str(merchant_id), "--public-key", str(key_file), **where
-    )
+        "app", "create", "--merchant", str(merchant_id), "--public-key", str(key_file), *flags,
+        **where,
+    )  # fmt: skip
     platform = cli("app", "platform-key", **where)["public_key"]
     return FzleeApp(server, made["app_id"], pkcs1_private_pem(key), platform)
 
@@ -180,3 +181,41 @@ async def test_refusals_reach_the_sdk_signed_with_their_codes(
 
     (unknown,) = app.run({"method": "alipay.trade.nonsense", "biz": {}})
     assert unknown == {"error": "AliPayException"}  # fzlee raises on error_response
+
+
+def test_a_service_provider_acts_for_a_merchant_with_isvalipay(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """fzlee's ISVAliPay: exchange the merchant's app_auth_code, trade for the merchant
+    with the token, query it, refresh it (the SDK sends the old token along)."""
+    where = {"database_url": server.database_url}
+    provider = cli("merchant", "create", "--name", "Provider", **where)
+    isv = register_app(server, provider["id"], tmp_path, "--isv")
+    seller = cli("merchant", "create", "--name", "Seller", **where)
+    granted = httpx.post(
+        f"{server.url}/v1/merchant/app-authorisations",
+        json={"app_id": isv.job["app_id"]},
+        headers={"Authorization": f"Bearer {seller['secret_key']}"},
+    )
+    assert granted.status_code == 201, granted.text
+
+    with_code = isv.variant(app_auth_code=granted.json()["app_auth_code"])
+    (exchanged,) = with_code.run({"helper": "api_alipay_open_auth_token_app"})
+    issued = exchanged["response"]
+    assert issued["user_id"] == f"2088{seller['id']:012d}"
+    acting = isv.variant(app_auth_token=issued["app_auth_token"])
+    ref = {"out_trade_no": f"T{uuid.uuid4().hex[:12]}"}
+    made = acting.call("alipay.trade.precreate", {**ref, "total_amount": "9.90", "subject": "x"})
+    assert made["code"] == "10000", made
+    assert acting.call("alipay.trade.query", ref)["total_amount"] == "9.90"
+    assert isv.call("alipay.trade.query", ref)["sub_code"] == "ACQ.TRADE_NOT_EXIST"
+
+    status, refreshed = acting.run(
+        {"helper": "api_alipay_open_auth_token_app_query"},
+        {"helper": "api_alipay_open_auth_token_app", "args": [issued["app_refresh_token"]]},
+    )
+    assert status["response"]["status"] == "valid", status
+    renewed = isv.variant(app_auth_token=refreshed["response"]["app_auth_token"])
+    assert renewed.call("alipay.trade.query", ref)["total_amount"] == "9.90"
+    old = acting.call("alipay.trade.query", ref)
+    assert (old["code"], old["sub_code"]) == ("20001", "aop.invalid-app-auth-token")

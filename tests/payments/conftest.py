@@ -13,7 +13,7 @@ import pytest
 
 from zhifu.clock import ManualClock
 from zhifu.config import Settings
-from zhifu.ledger import AccountKind, system_account, transfer
+from zhifu.ledger import AccountKind, Book, system_account, transfer
 from zhifu.payments.merchants import Merchant
 from zhifu.runtime import Runtime
 
@@ -24,20 +24,25 @@ PIN = "135790"
 class Shop:
     runtime: Runtime
 
-    async def merchant(self, fee_rate_ppm: int = 6_000) -> Merchant:
+    async def merchant(self, fee_rate_ppm: int = 6_000, *, sandbox: bool = False) -> Merchant:
         merchant, _ = await self.runtime.payments.merchants.create(
-            f"Shop {uuid.uuid4().hex[:6]}", fee_rate_ppm=fee_rate_ppm
+            f"Shop {uuid.uuid4().hex[:6]}", fee_rate_ppm=fee_rate_ppm, sandbox=sandbox
         )
         return merchant
 
-    async def consumer(self, balance: int = 100_000, tier: int = 3) -> int:
+    async def consumer(
+        self, balance: int = 100_000, tier: int = 3, *, sandbox: bool = False
+    ) -> int:
         phone = f"137{random.randrange(10**8):08d}"
-        user = await self.runtime.users.signup(phone, "password-123", kyc_tier=tier)
+        user = await self.runtime.users.signup(
+            phone, "password-123", kyc_tier=tier, sandbox=sandbox
+        )
         await self.runtime.users.set_pin(user.id, PIN)
         if balance:
             wallet = await self.runtime.users.wallet(user.id)
+            book = Book.of(sandbox)
             clearing = await self.runtime.db.transaction(
-                lambda conn: system_account(conn, AccountKind.BANK_CLEARING, "CNY")
+                lambda conn: system_account(conn, AccountKind.BANK_CLEARING, "CNY", book=book)
             )
             await self.runtime.ledger.execute(transfer(clearing.id, wallet, balance, "CNY"))
         return user.id

@@ -16,13 +16,17 @@ from zhifu.api.routers import (
     funding,
     gateway,
     merchant,
+    merchant_apps,
+    merchant_portal,
     merchant_trades,
     merchant_webhooks,
     pay,
+    site,
     system,
     transfers,
     users,
     wallet,
+    wallet_web,
 )
 from zhifu.runtime import Runtime
 from zhifu.web import STATIC_DIR
@@ -49,10 +53,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         pay.router,
         acquiring.router,
         merchant.router,
+        merchant_apps.router,
         merchant_trades.router,
         merchant_webhooks.router,
         escrow.router,
         checkout.router,
+        site.router,
+        wallet_web.router,
+        merchant_portal.router,
         gateway.router,
     ):
         app.include_router(router)

@@ -1,4 +1,5 @@
-"""Request id, access log and metrics for every request (a plain ASGI middleware)."""
+"""Request id, access log and metrics for every request (a plain ASGI middleware), and
+absolute-form request targets read as origin-form whatever HTTP parser uvicorn runs."""
 
 from __future__ import annotations
 
@@ -56,3 +57,28 @@ def _incoming_request_id(scope: Scope) -> str | None:
             if 0 < len(text) <= 64 and text.replace("-", "").isalnum():
                 return text
     return None
+
+
+class OriginForm:
+    """Reads an absolute-form request target (`POST http://host/gateway.do?... HTTP/1.1`,
+    as Ant's official Alipay SDK sends it) as its path. uvicorn's httptools parser does
+    that already; with h11 the scope's path would be `http://host/gateway.do` (a 404)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/"):
+            scope = {**scope, "path": origin_path(scope["path"])}
+            if raw := scope.get("raw_path"):
+                scope["raw_path"] = origin_path(raw.decode("latin-1")).encode("latin-1")
+        await self.app(scope, receive, send)
+
+
+def origin_path(target: str) -> str:
+    """`http://host:port/a/b` -> `/a/b`; `http://host` -> `/`; anything else unchanged."""
+    scheme, separator, rest = target.partition("://")
+    if not separator or not scheme.isalpha():
+        return target
+    slash = rest.find("/")
+    return "/" if slash < 0 else rest[slash:]

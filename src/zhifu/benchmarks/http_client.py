@@ -31,17 +31,29 @@ class HttpConnection:
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, Any]:
+        """A JSON request; the answer's status and its JSON body (None if empty)."""
+        payload = None if body is None else json.dumps(body).encode()
+        status, content = await self.send(method, path, payload, "application/json", headers)
+        return status, json.loads(content) if content else None
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None = None,
+        content_type: str = "application/octet-stream",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """Any request; the answer's status and raw body."""
         assert self._reader is not None and self._writer is not None
-        payload = b"" if body is None else json.dumps(body).encode()
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        if body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        if payload is not None:
+            lines += [f"Content-Type: {content_type}", f"Content-Length: {len(payload)}"]
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (payload or b""))
         head = await self._reader.readuntil(b"\r\n\r\n")
         status, length = _parse_head(head)
-        content = await self._reader.readexactly(length) if length else b""
-        return status, json.loads(content) if content else None
+        return status, await self._reader.readexactly(length) if length else b""
 
 
 def _parse_head(head: bytes) -> tuple[int, int]:

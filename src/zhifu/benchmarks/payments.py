@@ -11,6 +11,9 @@ A payment's latency is the time of both calls. Two cases: (a) 1,000 merchants, e
 payment to one chosen at random; (b) one merchant receiving every payment (the hot
 account case). Each client pays as its own consumer, so wallets do not contend.
 `zhifu ledger verify` runs over everything at the end.
+
+The machinery (a fresh database, the server process, `drive` and its `Level` of
+figures) is shared with `zhifu bench gateway` (gateway.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,7 @@ class Level:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    client_cpu_s: float = 0.0  # CPU time of this (load generator) process during the run
 
     def row(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_ms) or [0.0]
@@ -70,14 +75,49 @@ class Level:
             "payments_per_s": round(self.payments / self.seconds, 1),
             "p50_ms": round(percentile(ordered, 0.50), 2),
             "p99_ms": round(percentile(ordered, 0.99), 2),
+            "client_cpu_ms_per_payment": round(
+                1000 * self.client_cpu_s / max(1, self.payments + self.errors), 3
+            ),
         }
+
+
+# One payment by client `index` on its connection: True if it was paid, False if it
+# was refused, None when that client has nothing more to send.
+Payment = Callable[[HttpConnection, int], Awaitable[bool | None]]
+
+
+async def drive(port: int, level: Level, pay: Payment) -> Level:
+    """`level.clients` clients, each on its own keep-alive connection, paying in a loop
+    for `level.seconds`; figures go into `level`."""
+    stop_at = time.perf_counter() + level.seconds
+
+    async def client(index: int) -> None:
+        http = await HttpConnection("127.0.0.1", port).open()
+        try:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                paid = await pay(http, index)
+                if paid is None:
+                    return
+                if paid:
+                    level.payments += 1
+                    level.latencies_ms.append((time.perf_counter() - started) * 1000)
+                else:
+                    level.errors += 1
+        finally:
+            await http.close()
+
+    cpu = time.process_time()
+    await asyncio.gather(*(client(i) for i in range(level.clients)))
+    level.client_cpu_s = time.process_time() - cpu
+    return level
 
 
 def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _fresh_database(server_url: str) -> str:
+def fresh_database(server_url: str) -> str:
     name = f"zhifu_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
@@ -92,17 +132,23 @@ async def _cast(runtime: Runtime, merchants: int, consumers: int) -> Cast:
         _, key = await runtime.payments.merchants.create(f"Bench merchant {number}")
         assert key.secret_key is not None
         keys.append(key.secret_key)
+    tokens = []
+    for _ in range(consumers):
+        _, phone = await funded_consumer(runtime)
+        tokens.append((await runtime.users.login(phone, PASSWORD)).token)
+    return Cast(keys, tokens)
+
+
+async def funded_consumer(runtime: Runtime) -> tuple[int, str]:
+    """A consumer at KYC tier 3 with FUNDS in the wallet: (user id, phone)."""
     clearing = await runtime.db.transaction(
         lambda conn: system_account(conn, AccountKind.BANK_CLEARING, "CNY")
     )
-    tokens = []
-    for _ in range(consumers):
-        phone = f"136{random.randrange(10**8):08d}"
-        user = await runtime.users.signup(phone, PASSWORD, kyc_tier=3)
-        wallet = await runtime.users.wallet(user.id)
-        await runtime.ledger.execute(transfer(clearing.id, wallet, FUNDS, "CNY"))
-        tokens.append((await runtime.users.login(phone, PASSWORD)).token)
-    return Cast(keys, tokens)
+    phone = f"136{random.randrange(10**8):08d}"
+    user = await runtime.users.signup(phone, PASSWORD, kyc_tier=3)
+    wallet = await runtime.users.wallet(user.id)
+    await runtime.ledger.execute(transfer(clearing.id, wallet, FUNDS, "CNY"))
+    return user.id, phone
 
 
 class Server:
@@ -141,44 +187,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _client(
-    port: int, merchant_keys: list[str], token: str, stop_at: float, level: Level
-) -> None:
-    http = await HttpConnection("127.0.0.1", port).open()
-    consumer = {"Authorization": f"Bearer {token}"}
-    try:
-        while time.perf_counter() < stop_at:
-            merchant = {"Authorization": f"Bearer {random.choice(merchant_keys)}"}
-            started = time.perf_counter()
-            status, trade = await http.request(
-                "POST",
-                "/v1/acquiring/precreate",
-                {"out_trade_no": uuid.uuid4().hex, "amount": AMOUNT, "subject": "bench"},
-                merchant,
-            )
-            if status == 201 or status == 200:
-                path = f"/v1/trades/{trade['trade']['trade_no']}/pay"
-                status, _ = await http.request("POST", path, {}, consumer)
-            if status in (200, 201):
-                level.payments += 1
-                level.latencies_ms.append((time.perf_counter() - started) * 1000)
-            else:
-                level.errors += 1
-    finally:
-        await http.close()
+def _create_and_pay(merchant_keys: list[str], consumer_tokens: list[str]) -> Payment:
+    """Client i: a trade for a random merchant, paid by consumer i (two requests)."""
+
+    async def pay(http: HttpConnection, index: int) -> bool:
+        merchant = {"Authorization": f"Bearer {random.choice(merchant_keys)}"}
+        status, trade = await http.request(
+            "POST",
+            "/v1/acquiring/precreate",
+            {"out_trade_no": uuid.uuid4().hex, "amount": AMOUNT, "subject": "bench"},
+            merchant,
+        )
+        if status == 201 or status == 200:
+            path = f"/v1/trades/{trade['trade']['trade_no']}/pay"
+            consumer = {"Authorization": f"Bearer {consumer_tokens[index]}"}
+            status, _ = await http.request("POST", path, {}, consumer)
+        return status in (200, 201)
+
+    return pay
 
 
 async def _run_level(port: int, cast: Cast, merchants: int, clients: int, seconds: float) -> Level:
-    keys = cast.merchant_keys[:merchants]
-    level = Level(merchants, clients, 0, 0, seconds, [])
-    stop_at = time.perf_counter() + seconds
-    await asyncio.gather(
-        *(_client(port, keys, cast.consumer_tokens[i], stop_at, level) for i in range(clients))
-    )
-    return level
+    pay = _create_and_pay(cast.merchant_keys[:merchants], cast.consumer_tokens)
+    return await drive(port, Level(merchants, clients, 0, 0, seconds, []), pay)
 
 
-async def _verify(database_url: str, data_dir: Path) -> bool:
+async def verify_ledger(database_url: str, data_dir: Path) -> bool:
     runtime = await Runtime.start(Settings(database_url=database_url, data_dir=data_dir))
     try:
         return (await runtime.ledger.verify()).ok
@@ -196,7 +230,7 @@ def run_payments_bench(
 ) -> dict[str, Any]:
     work_dir = Path(tempfile.mkdtemp(prefix="zhifu-bench-payments-"))
     server_url = database_url or start_embedded(data_dir or work_dir)
-    bench_url = _fresh_database(server_url)
+    bench_url = fresh_database(server_url)
 
     async def prepare() -> Cast:
         runtime = await Runtime.start(Settings(database_url=bench_url, data_dir=work_dir))
@@ -222,7 +256,7 @@ def run_payments_bench(
         "seconds_per_level": seconds,
         "levels": rows,
         "hot_ratio": _hot_ratios(rows),
-        "ledger_verified": asyncio.run(_verify(bench_url, work_dir)),
+        "ledger_verified": asyncio.run(verify_ledger(bench_url, work_dir)),
     }
 
 

@@ -1,8 +1,11 @@
-"""Operator commands of the open platform: `zhifu app create` and `zhifu app platform-key`."""
+"""Operator commands of the open platform: `zhifu app create`, and the platform keys
+(`platform-key`, `rotate-platform-key`, `use-platform-key`; see openplatform/keys.py)."""
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,17 +59,112 @@ def create_app(
         console.print(made["app_id"])
 
 
+_GRACE = re.compile(r"([0-9]{1,6})([dhm])")
+_GRACE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_grace(text: str) -> timedelta:
+    """`7d`, `12h`, `90m` or `0`."""
+    if text == "0":
+        return timedelta(0)
+    match = _GRACE.fullmatch(text)
+    if match is None:
+        raise typer.BadParameter("give days, hours or minutes: 7d, 12h, 90m, or 0")
+    return timedelta(**{_GRACE_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _print_keys(keys: list[dict[str, Any]], as_json: bool) -> None:
+    """One key: its PEM (or all its fields as JSON); several: a table, or JSON."""
+    if as_json:
+        emit(keys[0] if len(keys) == 1 else {"keys": keys}, True)
+    elif len(keys) == 1:
+        sys.stdout.write(keys[0]["public_key"])
+    else:
+        for key in keys:
+            emit({name: value for name, value in key.items() if name != "public_key"}, False)
+
+
 @app.command("platform-key")
 def platform_key(
-    data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: JsonOutput = False
+    app_id: Annotated[
+        str | None, typer.Option("--app", help="The key that signs for this app now.")
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every key that signs now (two during a grace).")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
 ) -> None:
-    """zhifu's platform public key (SPKI PEM): configure it as the "alipay public key"."""
+    """zhifu's platform public key (SPKI PEM), the newest unless told otherwise: configure
+    it as the "alipay public key". Only public halves are ever shown."""
 
-    async def work(runtime: Runtime) -> str:
-        return await runtime.openplatform.platform_public_key()
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        keys = runtime.openplatform.keys
+        newest = await keys.current()
+        if every:
+            found = await keys.signing()
+        elif app_id is not None:
+            found = [await runtime.openplatform.platform_key_for(app_id)]
+        else:
+            found = [newest]
+        return [
+            {**key.to_dict(), "newest": key.key_id == newest.key_id}
+            | ({"app_id": app_id} if app_id and not every else {})
+            for key in found
+        ]
 
-    pem = run_with_runtime(settings(data_dir, database_url), work)
+    _print_keys(run_with_runtime(settings(data_dir, database_url), work), as_json)
+
+
+@app.command("rotate-platform-key")
+def rotate_platform_key(
+    grace: Annotated[
+        str,
+        typer.Option(
+            "--grace",
+            help="How long existing apps keep the old key (7d, 12h, 90m, 0); new apps "
+            "use the new key at once.",
+        ),
+    ] = "7d",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Make a new platform key pair. Each existing app is signed with its old key until
+    the grace ends or its merchant switches (`zhifu app use-platform-key`)."""
+    period = parse_grace(grace)
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        keys = runtime.openplatform.keys
+        new = await keys.rotate(period)
+        retiring = [key.to_dict() for key in await keys.signing() if key.key_id != new.key_id]
+        return {"new": new.to_dict(), "retiring": retiring}
+
+    done = run_with_runtime(settings(data_dir, database_url), work)
     if as_json:
-        emit({"public_key": pem}, True)
+        emit(done, True)
     else:
-        sys.stdout.write(pem)
+        console.print(f"new platform key {done['new']['key_id']} (zhifu app platform-key)")
+        for key in done["retiring"]:
+            console.print(f"platform key {key['key_id']} retires at {key['retires_at']}")
+
+
+@app.command("use-platform-key")
+def use_platform_key(
+    app_id: Annotated[str, typer.Argument(help="The app whose merchant has the newest key.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Sign for the app with the newest platform key from now on."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        key = await runtime.openplatform.use_newest_platform_key(app_id)
+        return {"app_id": app_id, **key.to_dict()}
+
+    done = run_with_runtime(settings(data_dir, database_url), work)
+    if as_json:
+        emit(done, True)
+    else:
+        console.print(f"app {app_id} is now signed with platform key {done['key_id']}")

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zhifu.benchmarks.gateway import CLIENTS as GATEWAY_CLIENTS
+from zhifu.benchmarks.gateway import run_gateway_bench
 from zhifu.benchmarks.ledger import invocation, print_report, run_ledger_bench
 from zhifu.benchmarks.payments import CLIENTS, run_payments_bench
 
@@ -132,6 +134,70 @@ def print_payments(result: dict[str, Any]) -> None:
     console = Console()
     console.print(table)
     console.print(f"one merchant / spread-out, by clients: {result['hot_ratio']}")
+    console.print(f"ledger verified: {result['ledger_verified']}; command: {result['command']}")
+
+
+@app.command("gateway")
+def gateway(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="ZHIFU_DATABASE_URL",
+            help="Benchmark on this PostgreSQL server (in a fresh database).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="ZHIFU_DATA_DIR", help="Embedded server data dir."),
+    ] = None,
+    clients: Annotated[int, typer.Option("--clients", min=1, max=64)] = GATEWAY_CLIENTS,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.5, max=60)] = 10.0,
+    short: Annotated[bool, typer.Option("--short", help="2 s per run.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Signed alipay.trade.pay calls per second through /gateway.do, beside the same
+    payment-code payments through the REST API."""
+    err = Console(stderr=True)
+    with err.status("benchmarking the gateway beside the REST API"):
+        result = run_gateway_bench(
+            database_url, data_dir, clients=clients, seconds=2.0 if short else seconds
+        )
+    result["command"] = invocation()
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    else:
+        print_gateway(result)
+    if not result["ledger_verified"]:
+        raise typer.Exit(1)
+
+
+def print_gateway(result: dict[str, Any]) -> None:
+    table = Table(title=f"payment-code payments, gateway vs REST ({result['server']} PostgreSQL)")
+    columns = ("api", "clients", "pay/s", "p50 ms", "p99 ms", "errors", "client CPU ms")
+    for column in (*columns, "signing ms"):
+        table.add_column(column, justify="right")
+    for row in result["levels"]:
+        signing = row.get("client_sign_ms_per_payment", 0) + row.get(
+            "client_verify_ms_per_payment", 0
+        )
+        table.add_row(
+            row["api"],
+            str(row["clients"]),
+            str(row["payments_per_s"]),
+            str(row["p50_ms"]),
+            str(row["p99_ms"]),
+            str(row["errors"]),
+            str(row["client_cpu_ms_per_payment"]),
+            f"{signing:.3f}" if row["api"] == "gateway" else "",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"gateway / REST: {result['gateway_vs_rest']} (target >= "
+        f"{result['target_gateway_vs_rest']}); load average at start: "
+        f"{result['load_average_at_start']}"
+    )
     console.print(f"ledger verified: {result['ledger_verified']}; command: {result['command']}")
 
 

@@ -1,4 +1,5 @@
-"""Operator commands about payments: `zhifu merchant create` and `zhifu user payment-code`.
+"""Operator commands about payments: `zhifu merchant create`, `zhifu merchant login-create`
+and `zhifu user payment-code`.
 
 `merchant_app` is mounted as `zhifu merchant` in main.py; `payment-code` joins the
 `zhifu user` commands (cli/users.py) when this module is imported.
@@ -46,6 +47,9 @@ def create_merchant(
         typer.Option("--fee-rate", help="Merchant discount rate in percent, e.g. 0.6 (default)."),
     ] = None,
     city: Annotated[str, typer.Option("--city", help="The merchant's city.")] = "Shanghai",
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="A test merchant that moves only sandbox money.")
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: JsonOutput = False,
@@ -54,10 +58,36 @@ def create_merchant(
     rate = DEFAULT_FEE_RATE_PPM if fee_rate is None else fee_rate_ppm(fee_rate)
 
     async def work(runtime: Runtime) -> dict[str, Any]:
-        merchant, key = await runtime.payments.merchants.create(name, fee_rate_ppm=rate, city=city)
+        merchant, key = await runtime.payments.merchants.create(
+            name, fee_rate_ppm=rate, city=city, sandbox=sandbox
+        )
         return {**merchant.to_dict(), "secret_key": key.secret_key}
 
     emit(run_with_runtime(settings(data_dir, database_url), work), as_json, title="merchant")
+
+
+@merchant_app.command("login-create")
+def create_login(
+    merchant: Annotated[int, typer.Option("--merchant", help="The merchant's id.", min=1)],
+    login: Annotated[str, typer.Option("--login", help="The staff member's login name.")],
+    password: Annotated[
+        str,
+        typer.Option("--password", prompt=True, hide_input=True, help="8 to 128 characters."),
+    ],
+    phone: Annotated[
+        str | None, typer.Option("--phone", help="A phone number that signs in too.")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """A merchant portal sign-in for a merchant's staff (at /merchant/login)."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        made = await runtime.payments.portal.create(merchant, login, password, phone=phone)
+        return made.to_dict()
+
+    emit(run_with_runtime(settings(data_dir, database_url), work), as_json, title="login")
 
 
 def payment_code(

@@ -24,6 +24,9 @@ def create(
     password: Annotated[str, typer.Option("--password", help="Login password, 8+ chars.")],
     pin: Annotated[str | None, typer.Option("--pin", help="6-digit payment PIN.")] = None,
     kyc_tier: Annotated[int, typer.Option("--kyc-tier", min=0, max=3)] = 0,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="A test buyer who holds only sandbox money.")
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: JsonOutput = False,
@@ -33,7 +36,7 @@ def create(
     async def work(runtime: Runtime) -> dict[str, Any]:
         if pin is not None:
             check_pin(pin)  # refuse a bad PIN before anything is created
-        user = await runtime.users.signup(phone, password, kyc_tier=kyc_tier)
+        user = await runtime.users.signup(phone, password, kyc_tier=kyc_tier, sandbox=sandbox)
         if pin is not None:
             await runtime.users.set_pin(user.id, pin)
         return await describe(runtime, user.id)

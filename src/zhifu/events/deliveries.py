@@ -1,4 +1,5 @@
-"""What an owner sees of its webhook deliveries, and resending an event."""
+"""What an owner sees of its deliveries (its webhook's unless another channel is named),
+and resending an event to its webhook."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from zhifu.db.database import Conn
 from zhifu.errors import InvalidRequest, NotFound
+from zhifu.events.channels import WEBHOOK
 from zhifu.events.endpoints import get_endpoint
 from zhifu.events.schedule import DeliveryState
 
@@ -53,15 +55,17 @@ async def list_deliveries(
     delivery_id: int | None = None,
     before: int | None = None,
     limit: int = 50,
+    channel: str = WEBHOOK,
 ) -> list[Delivery]:
-    """An owner's deliveries, newest first; `before` (a delivery id) pages back."""
+    """An owner's deliveries on a channel, newest first; `before` (a delivery id) pages
+    back."""
     cur = await conn.execute(
         """
         select d.id, o.event_id, o.event_type, o.sequence, d.state, d.attempts,
                d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error,
                d.created_at, d.completed_at
         from event_delivery d join outbox o on o.id = d.outbox_id
-        where d.owner = %(owner)s
+        where d.owner = %(owner)s and d.channel = %(channel)s
           and (%(state)s::text is null or d.state = %(state)s)
           and (%(event_id)s::text is null or o.event_id = %(event_id)s)
           and (%(delivery_id)s::bigint is null or d.id = %(delivery_id)s)
@@ -75,20 +79,23 @@ async def list_deliveries(
             "delivery_id": delivery_id,
             "before": before,
             "limit": max(1, min(limit, MAX_PAGE)),
+            "channel": channel,
         },
     )
     return [_delivery_from_row(row) for row in await cur.fetchall()]
 
 
-async def list_attempts(conn: Conn, owner: str, delivery_id: int) -> list[Attempt]:
+async def list_attempts(
+    conn: Conn, owner: str, delivery_id: int, channel: str = WEBHOOK
+) -> list[Attempt]:
     """Every attempt of one of the owner's deliveries, in order."""
     cur = await conn.execute(
         """
         select a.attempt_no, a.started_at, a.status_code, a.error, a.duration_ms
         from event_delivery_attempt a join event_delivery d on d.id = a.delivery_id
-        where d.owner = %s and d.id = %s order by a.attempt_no
+        where d.owner = %s and d.id = %s and d.channel = %s order by a.attempt_no
         """,
-        (owner, delivery_id),
+        (owner, delivery_id, channel),
     )
     return [Attempt(**row) for row in await cur.fetchall()]
 
@@ -107,9 +114,9 @@ async def _find_outbox_id(
         cur = await conn.execute(
             """
             select o.id, o.sequence from event_delivery d join outbox o on o.id = d.outbox_id
-            where d.owner = %s and d.id = %s
+            where d.owner = %s and d.id = %s and d.channel = %s
             """,
-            (owner, delivery_id),
+            (owner, delivery_id, WEBHOOK),
         )
     row = await cur.fetchone()
     if row is None:

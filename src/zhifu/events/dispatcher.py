@@ -1,19 +1,19 @@
-"""The dispatcher: delivers events as signed webhooks, at least once, with retries.
+"""The dispatcher: delivers events on their channels (signed webhooks, and whatever
+channels are registered: see channels.py), at least once, with retries.
 
 A worker job calls `run_once` every fraction of a second: it schedules new events
 (numbers them and fans them out into deliveries), leases the due ones and starts one task
 per attempt (up to `max_in_flight`), so one slow endpoint does not hold up the others.
-Each task POSTs the event and records the outcome in a transaction of its own. Several
-workers may run at once: leases and attempt numbers keep them from delivering the same
-attempt twice.
+Each task POSTs what the delivery's channel renders, lets the channel judge the reply and
+records the outcome in a transaction of its own. Several workers may run at once: leases
+and attempt numbers keep them from delivering the same attempt twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -21,16 +21,14 @@ import httpx
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.events.outbox import Event
+from zhifu.events.channels import REPLY_LIMIT, WEBHOOKS, Channel, Claim, Reply
 from zhifu.events.queue import (
-    Claim,
     claim_due,
     give_up_abandoned,
     record_attempt,
     schedule_new_events,
 )
 from zhifu.events.schedule import AttemptResult, DeliveryState
-from zhifu.events.signing import SIGNATURE_HEADER, signature_header
 from zhifu.logging import get_logger
 from zhifu.metrics import WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES
 
@@ -42,52 +40,49 @@ SCHEDULE_ROUNDS = 10  # scheduling passes per tick at most, while they find full
 
 
 class Sender(Protocol):
-    """POSTs a body with headers to a url; returns the HTTP status code, raises when no
-    response arrives (connection refused, timeout)."""
+    """POSTs a body with headers to a url; returns the reply (status code and the first
+    REPLY_LIMIT bytes of the body), raises when no response arrives (connection
+    refused, timeout)."""
 
-    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int: ...
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply: ...
 
 
 class HttpxSender:
-    """The production sender: one pooled httpx client, no redirects, the response body
-    left unread. `timeout` bounds each phase (connect, write, read); twice it bounds the
-    whole exchange, so an endpoint dribbling its headers cannot hold a delivery."""
+    """The production sender: one pooled httpx client, no redirects, no more of the
+    response body read than REPLY_LIMIT bytes. `timeout` bounds each phase (connect,
+    write, read); twice it bounds the whole exchange, so an endpoint dribbling its
+    headers or body cannot hold a delivery."""
 
     def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
         self._deadline = 2 * timeout
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
-    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         async with (
             asyncio.timeout(self._deadline),
             self._client.stream("POST", url, content=body, headers=dict(headers)) as reply,
         ):
-            return reply.status_code
+            received = bytearray()
+            async for chunk in reply.aiter_bytes():
+                received += chunk
+                if len(received) >= REPLY_LIMIT:
+                    break
+            return Reply(reply.status_code, bytes(received[:REPLY_LIMIT]))
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def webhook_body(event: Event) -> bytes:
-    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def webhook_headers(claim: Claim, body: bytes, now: datetime) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": "zhifu-webhooks/1",
-        "Zhifu-Event-Id": claim.event.id,
-        "Zhifu-Event-Type": claim.event.type,
-        "Zhifu-Sequence": str(claim.event.sequence),
-        "Zhifu-Delivery-Id": str(claim.delivery_id),
-        "Zhifu-Attempt": str(claim.attempt_no),
-        SIGNATURE_HEADER: signature_header(claim.secret, body, now),
-    }
-
-
 def _describe(failure: Exception) -> str:
     detail = str(failure)
     return f"{type(failure).__name__}: {detail}"[:500] if detail else type(failure).__name__
+
+
+def _unacknowledged(reply: Reply) -> str | None:
+    """Why a reply whose status alone would pass did not acknowledge (its body)."""
+    if not 200 <= reply.status_code < 300:
+        return None  # the status code says it
+    return f"not acknowledged: the reply was {reply.body[:100]!r}"
 
 
 def _outcome_label(state: DeliveryState | None) -> str:
@@ -103,12 +98,16 @@ class Dispatcher:
         clock: Clock,
         sender: Sender | None = None,
         *,
+        channels: Iterable[Channel] = (),
         lease: timedelta = DEFAULT_LEASE,
         batch_size: int = 100,
         max_in_flight: int = 100,
     ) -> None:
         self.db = db
         self.clock = clock
+        # The owner's webhooks, and the channels other capabilities register.
+        self.channels: dict[str, Channel] = {WEBHOOKS.name: WEBHOOKS}
+        self.channels |= {channel.name: channel for channel in channels}
         # A sender made here is closed here; an injected one belongs to the caller.
         self._own_sender: HttpxSender | None = None
         if sender is None:
@@ -128,7 +127,9 @@ class Dispatcher:
         room = min(self.batch_size, self.max_in_flight - len(self._in_flight))
         if room <= 0:
             return 0
-        claims = await self.db.transaction(lambda conn: claim_due(conn, now, self.lease, room))
+        claims = await self.db.transaction(
+            lambda conn: claim_due(conn, now, self.lease, room, list(self.channels))
+        )
         for claim in claims:
             task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.delivery_id}")
             self._in_flight.add(task)
@@ -140,7 +141,7 @@ class Dispatcher:
         limit = self.batch_size * 5
         for _ in range(SCHEDULE_ROUNDS):
             scheduled = await self.db.transaction(
-                lambda conn: schedule_new_events(conn, now, limit)
+                lambda conn: schedule_new_events(conn, now, limit, list(self.channels.values()))
             )
             if scheduled < limit:
                 return
@@ -178,6 +179,7 @@ class Dispatcher:
         WEBHOOK_DELIVERIES.labels(_outcome_label(state)).inc()
         log.info(
             "webhook attempt",
+            channel=claim.channel,
             delivery=claim.delivery_id,
             attempt=claim.attempt_no,
             status=result.status_code,
@@ -185,15 +187,28 @@ class Dispatcher:
         )
 
     async def _attempt(self, claim: Claim) -> AttemptResult:
-        body = webhook_body(claim.event)
-        headers = webhook_headers(claim, body, self.clock.now())
+        channel = self.channels[claim.channel]
         started = time.perf_counter()
-        status: int | None = None
+        reply: Reply | None = None
         error: str | None = None
         try:
-            status = await self.sender(claim.url, body, headers)
-        except Exception as failure:  # no response: refused, timed out, reset
-            error = _describe(failure)
+            outgoing = await channel.render(claim, self.clock.now())
+        except Exception as failure:  # e.g. the database is away: retried on schedule
+            log.error("delivery not rendered", delivery=claim.delivery_id, error=repr(failure))
+            error = "not rendered: " + _describe(failure)
+        else:
+            try:
+                reply = await self.sender(outgoing.url, outgoing.body, outgoing.headers)
+            except Exception as failure:  # no response: refused, timed out, reset
+                error = _describe(failure)
         elapsed = time.perf_counter() - started
         WEBHOOK_ATTEMPT_SECONDS.observe(elapsed)
-        return AttemptResult(status_code=status, error=error, duration_ms=round(elapsed * 1000))
+        acknowledged = reply is not None and channel.acknowledges(reply)
+        if reply is not None and not acknowledged:
+            error = _unacknowledged(reply)
+        return AttemptResult(
+            status_code=reply.status_code if reply else None,
+            error=error,
+            duration_ms=round(elapsed * 1000),
+            acknowledged=acknowledged,
+        )

@@ -1,11 +1,12 @@
 """The delivery queue in the database: what the dispatcher schedules, claims and records.
 
-Scheduling numbers committed events and fans each out into one delivery for the owner's
-endpoint, if it wants that type. One scheduling pass runs at a time (a transaction-level
-advisory lock; a worker that finds it taken skips its pass), taking unscheduled events in
-outbox id order and giving each the owner's next sequence. This is where sequences are
-assigned, not in the emitting transaction, so that emitting locks nothing: the payments
-of one merchant do not serialize on a per-owner counter.
+Scheduling numbers committed events and fans each out into deliveries: each channel
+(channels.py) names the events it delivers and where, the webhook channel one delivery
+to the owner's endpoint if it wants that type. One scheduling pass runs at a time (a
+transaction-level advisory lock; a worker that finds it taken skips its pass), taking
+unscheduled events in outbox id order and giving each the owner's next sequence. This
+is where sequences are assigned, not in the emitting transaction, so that emitting locks
+nothing: the payments of one merchant do not serialize on a per-owner counter.
 
 A delivery is claimed with FOR UPDATE SKIP LOCKED, which counts an attempt and leases
 the delivery: its next_attempt_at moves to the end of the lease, so a worker that
@@ -16,34 +17,27 @@ outcome of an attempt only decides the delivery if the attempt is still its late
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from zhifu.db.database import Conn
-from zhifu.events.outbox import EVENT_COLUMNS, Event, event_from_row
+from zhifu.events.channels import WEBHOOK, WEBHOOKS, Channel, Claim, Target
+from zhifu.events.outbox import EVENT_COLUMNS, event_from_row
 from zhifu.events.schedule import MAX_ATTEMPTS, AttemptResult, DeliveryState, after_attempt
 
 ABANDONED = "abandoned: no outcome recorded before the lease ran out"
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One attempt of one delivery, leased to this worker."""
-
-    delivery_id: int
-    attempt_no: int
-    url: str
-    secret: str = field(repr=False)
-    event: Event = field(repr=False)
 
 
 # The advisory lock of the scheduling pass (any constant unique to it in the database).
 SCHEDULER_LOCK = 0x7A68_6966_7500_0001
 
 
-async def schedule_new_events(conn: Conn, now: datetime, limit: int) -> int:
+async def schedule_new_events(
+    conn: Conn, now: datetime, limit: int, channels: Sequence[Channel] = (WEBHOOKS,)
+) -> int:
     """Number up to `limit` committed, unscheduled events and fan them out into
-    deliveries; return how many events (0 when another worker holds the pass)."""
+    deliveries on `channels`; return how many events (0 when another worker holds the
+    pass)."""
     cur = await conn.execute("select pg_try_advisory_xact_lock(%s) as mine", (SCHEDULER_LOCK,))
     lock = await cur.fetchone()
     if lock is None or not lock["mine"]:
@@ -52,33 +46,52 @@ async def schedule_new_events(conn: Conn, now: datetime, limit: int) -> int:
     cur = await conn.execute(
         """
         with batch as (
-            select id, owner, event_type from outbox where dispatched_at is null
+            select id, owner from outbox where dispatched_at is null
             order by id limit %(limit)s
         ), owners as (
             select owner, coalesce(
                 (select max(o.sequence) from outbox o where o.owner = b.owner), 0) as last
             from (select distinct owner from batch) b
         ), numbered as (
-            select b.id, b.owner, b.event_type,
-                   w.last + row_number() over (partition by b.owner order by b.id) as sequence
+            select b.id, w.last + row_number() over (partition by b.owner order by b.id)
+                   as sequence
             from batch b join owners w on w.owner = b.owner
         ), marked as (
             update outbox o set sequence = n.sequence, dispatched_at = %(now)s
             from numbered n where o.id = n.id
-        ), scheduled as (
-            insert into event_delivery (outbox_id, owner, state, next_attempt_at, created_at)
-            select n.id, n.owner, 'pending', %(now)s, %(now)s
-            from numbered n join event_endpoint ep on ep.owner = n.owner
-            where ep.event_types is null or n.event_type = any(ep.event_types)
-            order by n.id
         )
-        select count(*) as events from numbered
+        select o.event_id as id, o.owner, o.event_type as type, n.sequence,
+               o.payload as data, o.created_at
+        from numbered n join outbox o on o.id = n.id order by n.id
         """,
         {"limit": limit, "now": now},
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row["events"])
+    events = [event_from_row(row) for row in await cur.fetchall()]
+    if events:
+        for channel in channels:
+            await _add_deliveries(conn, channel.name, await channel.targets(conn, events), now)
+    return len(events)
+
+
+async def _add_deliveries(conn: Conn, channel: str, targets: list[Target], now: datetime) -> None:
+    if not targets:
+        return
+    await conn.execute(
+        """
+        insert into event_delivery (outbox_id, owner, channel, target, state,
+                                    next_attempt_at, created_at)
+        select o.id, o.owner, %(channel)s, t.url, 'pending', %(now)s, %(now)s
+        from unnest(%(events)s::text[], %(urls)s::text[]) as t(event_id, url)
+        join outbox o on o.event_id = t.event_id
+        order by o.id
+        """,
+        {
+            "channel": channel,
+            "events": [target.event_id for target in targets],
+            "urls": [target.url for target in targets],
+            "now": now,
+        },
+    )
 
 
 async def give_up_abandoned(conn: Conn, now: datetime) -> int:
@@ -104,20 +117,28 @@ async def give_up_abandoned(conn: Conn, now: datetime) -> int:
     return int(row["failed"])
 
 
-async def claim_due(conn: Conn, now: datetime, lease: timedelta, limit: int) -> list[Claim]:
-    """Lease up to `limit` due deliveries to this worker and start an attempt of each."""
+async def claim_due(
+    conn: Conn,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    channels: Sequence[str] = (WEBHOOK,),
+) -> list[Claim]:
+    """Lease up to `limit` due deliveries on `channels` to this worker and start an
+    attempt of each."""
     cur = await conn.execute(
         f"""
         with due as (
             select id from event_delivery
             where state = 'pending' and next_attempt_at <= %(now)s and attempts < %(max)s
+              and channel = any(%(channels)s)
             order by next_attempt_at, id limit %(limit)s
             for update skip locked
         ), claimed as (
             update event_delivery d set attempts = d.attempts + 1,
                 next_attempt_at = %(lease_end)s, last_attempt_at = %(now)s
             from due where d.id = due.id
-            returning d.id, d.attempts, d.outbox_id, d.owner
+            returning d.id, d.attempts, d.outbox_id, d.owner, d.channel, d.target
         ), abandoned as (
             update event_delivery_attempt a set error = %(abandoned)s from claimed c
             where a.delivery_id = c.id and a.attempt_no = c.attempts - 1
@@ -126,10 +147,11 @@ async def claim_due(conn: Conn, now: datetime, lease: timedelta, limit: int) -> 
             insert into event_delivery_attempt (delivery_id, attempt_no, started_at)
             select id, attempts, %(now)s from claimed
         )
-        select c.id as delivery_id, c.attempts as attempt_no, ep.url, ep.secret,
-               {EVENT_COLUMNS}
+        select c.id as delivery_id, c.attempts as attempt_no, c.channel,
+               coalesce(c.target, ep.url) as url, ep.secret, {EVENT_COLUMNS}
         from claimed c join outbox o on o.id = c.outbox_id
-        join event_endpoint ep on ep.owner = c.owner
+        left join event_endpoint ep on ep.owner = c.owner and c.channel = %(webhook)s
+        where c.target is not null or ep.owner is not null
         order by c.id
         """,
         {
@@ -138,12 +160,15 @@ async def claim_due(conn: Conn, now: datetime, lease: timedelta, limit: int) -> 
             "limit": limit,
             "max": MAX_ATTEMPTS,
             "abandoned": ABANDONED,
+            "channels": list(channels),
+            "webhook": WEBHOOK,
         },
     )
     return [
         Claim(
             delivery_id=row["delivery_id"],
             attempt_no=row["attempt_no"],
+            channel=row["channel"],
             url=row["url"],
             secret=row["secret"],
             event=event_from_row(row),

@@ -27,15 +27,13 @@ class DeliveryState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
-    """What one POST came to: a status code, or an error when no response arrived."""
+    """What one POST came to: a status code, or an error when no response arrived or
+    the reply did not acknowledge; whether the channel took the reply as acknowledged."""
 
     status_code: int | None
     error: str | None
     duration_ms: int
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+    acknowledged: bool
 
 
 @dataclass(frozen=True, slots=True)

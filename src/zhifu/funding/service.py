@@ -52,6 +52,7 @@ from zhifu.ledger import (
     PostHold,
     VoidHold,
     apply,
+    book_of,
     system_account,
 )
 from zhifu.logging import get_logger
@@ -189,7 +190,10 @@ class FundingService:
     async def _reserve(self, conn: Conn, request: FundingRequest, order_id: int) -> int:
         """The ledger hold of a new order; the ledger's refusal aborts the transaction."""
         wallet = await wallet_account(conn, request.user_id, request.currency)
-        clearing = (await system_account(conn, AccountKind.BANK_CLEARING, request.currency)).id
+        book = await book_of(conn, wallet)  # a sandbox wallet is funded by a sandbox bank
+        clearing = (
+            await system_account(conn, AccountKind.BANK_CLEARING, request.currency, book=book)
+        ).id
         debit, credit = (
             (clearing, wallet) if request.kind is FundingKind.TOPUP else (wallet, clearing)
         )

@@ -34,7 +34,7 @@ from zhifu.identity.wallets import apply_tier_limits, existing_wallets, wallet_a
 SESSION_LIFETIME = timedelta(days=30)
 WALLET_CACHE_SIZE = 100_000
 BAD_LOGIN = "wrong phone number or password"
-_USER_COLUMNS = "id, phone, kyc_tier, pin_hash is not null as has_pin, created_at"
+_USER_COLUMNS = "id, phone, kyc_tier, pin_hash is not null as has_pin, sandbox, created_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,7 @@ class User:
     phone: str
     kyc_tier: int
     has_pin: bool
+    sandbox: bool
     created_at: datetime
 
     @property
@@ -59,6 +60,7 @@ class User:
             "phone": self.phone,
             "kyc_tier": self.kyc_tier,
             "has_pin": self.has_pin,
+            "sandbox": self.sandbox,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -101,32 +103,36 @@ class UserService:
         password: str,
         *,
         kyc_tier: int = 0,
+        sandbox: bool = False,
         idempotency_key: str | None = None,
     ) -> User:
-        """Register a user and open their CNY wallet, in one transaction."""
+        """Register a user and open their CNY wallet, in one transaction. A sandbox user
+        (a developer's test buyer) holds only sandbox money."""
         phone = normalise_phone(phone)
         check_tier(kyc_tier)
         password_hash = await self.hasher.hash(check_password(password))
-        request = {"phone": phone, "kyc_tier": kyc_tier}
+        request = {"phone": phone, "kyc_tier": kyc_tier, "sandbox": sandbox}
 
         async def work(conn: Conn) -> int:
             earlier = await keys.replayed(conn, "signup", idempotency_key, request)
             if earlier is not None:
                 return int(earlier["user_id"])
-            user_id = await self._insert_user(conn, phone, password_hash, kyc_tier)
+            user_id = await self._insert_user(conn, phone, password_hash, kyc_tier, sandbox)
             await wallet_account(conn, user_id, "CNY")
             await keys.remember(conn, "signup", idempotency_key, {"user_id": user_id})
             return user_id
 
         return await self.get(await self.db.transaction(work))
 
-    async def _insert_user(self, conn: Conn, phone: str, password_hash: str, tier: int) -> int:
+    async def _insert_user(
+        self, conn: Conn, phone: str, password_hash: str, tier: int, sandbox: bool
+    ) -> int:
         cur = await conn.execute(
             """
-            insert into app_user (phone, password_hash, kyc_tier, created_at)
-            values (%s, %s, %s, %s) on conflict (phone) do nothing returning id
+            insert into app_user (phone, password_hash, kyc_tier, sandbox, created_at)
+            values (%s, %s, %s, %s, %s) on conflict (phone) do nothing returning id
             """,
-            (phone, password_hash, tier, self.clock.now()),
+            (phone, password_hash, tier, sandbox, self.clock.now()),
         )
         row = await cur.fetchone()
         if row is None:

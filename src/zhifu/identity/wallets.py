@@ -5,7 +5,7 @@ from __future__ import annotations
 from zhifu.db.database import Conn
 from zhifu.errors import NotFound
 from zhifu.identity.limits import KYC_LIMITS
-from zhifu.ledger import AccountKind, account_by_code, open_account, set_limits
+from zhifu.ledger import AccountKind, Book, account_by_code, open_account, set_limits
 from zhifu.money import CURRENCIES, check_currency
 
 
@@ -13,13 +13,15 @@ def wallet_code(user_id: int, currency: str) -> str:
     return f"user:{user_id}:wallet:{currency}"
 
 
-async def _kyc_tier(conn: Conn, user_id: int) -> int:
+async def _tier_and_book(conn: Conn, user_id: int) -> tuple[int, Book]:
     # `for share` waits for a tier change in flight, so a new wallet gets the new limits.
-    cur = await conn.execute("select kyc_tier from app_user where id = %s for share", (user_id,))
+    cur = await conn.execute(
+        "select kyc_tier, sandbox from app_user where id = %s for share", (user_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"user {user_id} does not exist")
-    return int(row["kyc_tier"])
+    return int(row["kyc_tier"]), Book.of(row["sandbox"])
 
 
 async def apply_tier_limits(conn: Conn, account_id: int, tier: int) -> None:
@@ -41,9 +43,9 @@ async def wallet_account(conn: Conn, user_id: int, currency: str = "CNY") -> int
         return (await account_by_code(conn, code)).id
     except NotFound:
         pass
-    tier = await _kyc_tier(conn, user_id)
+    tier, book = await _tier_and_book(conn, user_id)
     account = await open_account(
-        conn, code, AccountKind.USER_WALLET, currency, owner_id=user_id, floor=0
+        conn, code, AccountKind.USER_WALLET, currency, owner_id=user_id, floor=0, book=book
     )
     await apply_tier_limits(conn, account.id, tier)
     return account.id

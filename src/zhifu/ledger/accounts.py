@@ -15,6 +15,18 @@ from zhifu.errors import InvalidRequest, NotFound
 from zhifu.money import check_currency
 
 
+class Book(StrEnum):
+    """Which money an account holds: real money, or sandbox money for developers'
+    tests. An entry or a hold never joins accounts of two books."""
+
+    LIVE = "live"
+    SANDBOX = "sandbox"
+
+    @classmethod
+    def of(cls, sandbox: bool) -> Book:
+        return cls.SANDBOX if sandbox else cls.LIVE
+
+
 class AccountKind(StrEnum):
     USER_WALLET = "user_wallet"
     MERCHANT = "merchant"
@@ -34,9 +46,10 @@ class AccountInfo:
     currency: str
     owner_id: int | None
     shards: int
+    book: str = Book.LIVE
 
 
-_COLUMNS = "id, code, kind, currency, owner_id, shards"
+_COLUMNS = "id, code, kind, currency, owner_id, shards, book"
 # Per database (a process may talk to several, as the tests do): accounts by id and
 # by code. Only committed accounts are cached (read back, never just inserted), so a
 # rolled-back opening cannot leave a phantom behind.
@@ -81,9 +94,10 @@ async def open_account(
     floor: int | None = 0,
     cap: int | None = None,
     shards: int = 1,
+    book: Book = Book.LIVE,
 ) -> AccountInfo:
     """Open the account `code`, or return it if it exists (opening is idempotent)."""
-    known = _by_code.get(_database(conn), {}).get(code) or await _find(conn, code)
+    known = await find_account(conn, code)
     if known is not None:
         return known
     check_currency(currency)
@@ -93,12 +107,12 @@ async def open_account(
         raise InvalidRequest("a sharded account cannot carry a balance cap")
     cur = await conn.execute(
         f"""
-        insert into ledger_account (code, kind, currency, owner_id, floor, cap, shards)
-        values (%s, %s, %s, %s, %s, %s, %s)
+        insert into ledger_account (code, kind, currency, owner_id, floor, cap, shards, book)
+        values (%s, %s, %s, %s, %s, %s, %s, %s)
         on conflict (code) do nothing
         returning {_COLUMNS}
         """,
-        (code, str(kind), currency, owner_id, floor, cap, shards),
+        (code, str(kind), currency, owner_id, floor, cap, shards, str(book)),
     )
     row = await cur.fetchone()
     if row is None:
@@ -108,6 +122,11 @@ async def open_account(
         (row["id"], shards),
     )
     return AccountInfo(**row)
+
+
+async def find_account(conn: Conn, code: str) -> AccountInfo | None:
+    """The account `code` if it is open (from the cache when it can be)."""
+    return _by_code.get(_database(conn), {}).get(code) or await _find(conn, code)
 
 
 async def _find(conn: Conn, code: str) -> AccountInfo | None:
@@ -134,17 +153,27 @@ async def account_by_code(conn: Conn, code: str) -> AccountInfo:
 
 
 async def system_account(
-    conn: Conn, kind: AccountKind, currency: str, *, shards: int = 1
+    conn: Conn, kind: AccountKind, currency: str, *, shards: int = 1, book: Book = Book.LIVE
 ) -> AccountInfo:
-    """The platform's own account of a kind in a currency, opened on first use.
+    """The platform's own account of a kind in a currency and book, opened on first use.
 
     The shard count only matters the first time (an account's shards never change).
     Clearing, suspense and conversion accounts have no floor: they mirror money held
     outside zhifu, so they run negative when users hold money inside it.
     """
-    code = f"platform:{kind}:{currency}"
+    prefix = "platform" if book is Book.LIVE else "sandbox:platform"
     floor = 0 if kind is AccountKind.PLATFORM_REVENUE else None
-    return await open_account(conn, code, kind, currency, floor=floor, shards=shards)
+    return await open_account(
+        conn, f"{prefix}:{kind}:{currency}", kind, currency, floor=floor, shards=shards, book=book
+    )
+
+
+async def book_of(conn: Conn, account_id: int) -> Book:
+    """The book of an existing account (cached like the rest of its identity)."""
+    found = await load_accounts(conn, {account_id})
+    if account_id not in found:
+        raise NotFound(f"ledger account {account_id} does not exist", account_id=account_id)
+    return Book(found[account_id].book)
 
 
 async def set_limits(

@@ -42,6 +42,7 @@ from zhifu.errors import (
     InvalidStateTransition,
     LimitExceeded,
     NotFound,
+    SandboxMismatch,
     ZhifuError,
 )
 from zhifu.ledger.accounts import AccountInfo, load_accounts
@@ -535,6 +536,15 @@ def _account(
     return account
 
 
+def _check_one_book(accounts: list[_Account]) -> None:
+    books = {account.info.book for account in accounts}
+    if len(books) > 1:
+        raise SandboxMismatch(
+            "live and sandbox money never mix: these accounts are in different books",
+            account_ids=[account.info.id for account in accounts],
+        )
+
+
 def _decide_entry(command: PostEntry, infos: dict[int, AccountInfo], batch: _Batch) -> Any:
     if len(command.legs) < 2:
         raise InvalidRequest("an entry needs at least two legs")
@@ -549,6 +559,7 @@ def _decide_entry(command: PostEntry, infos: dict[int, AccountInfo], batch: _Bat
         totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
     if any(totals.values()):
         raise InvalidRequest("the legs of an entry must sum to zero in each currency")
+    _check_one_book([batch.accounts[account_id] for account_id in nets])
     if len(totals) > 1 and not command.exchange_rate:
         raise CurrencyMismatch("a movement across currencies needs an explicit exchange rate")
     for account_id, net in nets.items():
@@ -587,6 +598,7 @@ def _decide_create_hold(command: CreateHold, infos: dict[int, AccountInfo], batc
         raise InvalidRequest("a hold cannot expire in the past")
     debit = _account(command.debit_account_id, command.currency, infos, batch)
     credit = _account(command.credit_account_id, command.currency, infos, batch)
+    _check_one_book([debit, credit])
     debit.check_debit(command.amount, batch.today)
     credit.check_credit(command.amount)
     shard = credit.credit_shard()

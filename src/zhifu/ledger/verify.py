@@ -23,6 +23,18 @@ CHECKS: dict[str, str] = {
         from ledger_posting p join ledger_account a on a.id = p.account_id
         where p.currency <> a.currency limit 20
     """,
+    "no entry joins live and sandbox accounts": """
+        select p.entry_id, array_agg(distinct a.book) as books
+        from ledger_posting p join ledger_account a on a.id = p.account_id
+        group by p.entry_id having count(distinct a.book) > 1 limit 20
+    """,
+    "no hold joins live and sandbox accounts": """
+        select h.id as hold_id, d.book as debit_book, c.book as credit_book
+        from ledger_hold h
+        join ledger_account d on d.id = h.debit_account_id
+        join ledger_account c on c.id = h.credit_account_id
+        where d.book <> c.book limit 20
+    """,
     "every cached balance equals the sum of its postings": """
         with cached as (
             select account_id, sum(posted) as posted from ledger_balance group by account_id
@@ -72,10 +84,10 @@ CHECKS: dict[str, str] = {
         from ledger_account a left join ledger_balance b on b.account_id = a.id
         group by a.id having count(b.shard) <> a.shards limit 20
     """,
-    "all accounts sum to zero per currency": """
-        select a.currency, sum(b.posted) as total
+    "all accounts sum to zero per book and currency": """
+        select a.book, a.currency, sum(b.posted) as total
         from ledger_account a join ledger_balance b on b.account_id = a.id
-        group by a.currency having sum(b.posted) <> 0
+        group by a.book, a.currency having sum(b.posted) <> 0
     """,
 }
 

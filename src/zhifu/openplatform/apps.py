@@ -2,9 +2,9 @@
 a merchant, holds the app's RSA public key (requests are verified with it) and the list
 of methods it may call.
 
-TODO(issue 4): service-provider (ISV) apps. The `isv` flag is stored, but acting for a
-merchant through alipay.open.auth.token.app and `app_auth_token` is not built: the
-gateway refuses `app_auth_token` with 20001 for now.
+A service provider's (ISV) app (`isv`) may also act for the merchants that authorised it,
+with an app_auth_token (see authorisation.py). Each app is pinned to the platform key its
+merchant has configured (`platform_key_id`, see keys.py): a new app to the newest key.
 The `sandbox` flag is stored only; sandbox apps still move real zhifu money until
 sandbox accounts are separated.
 """
@@ -24,6 +24,8 @@ from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest, NotFound
 from zhifu.openplatform.signing import load_public_key, public_pem
 
+# An ISV app's own authorisations (authorisation.py): they never act for a merchant.
+AUTHORISATION_METHODS = ("alipay.open.auth.token.app", "alipay.open.auth.token.app.query")
 # The gateway methods built so far; a new app may call all of them unless told otherwise.
 SUPPORTED_METHODS = (
     "alipay.trade.precreate",
@@ -34,6 +36,14 @@ SUPPORTED_METHODS = (
     "alipay.trade.fastpay.refund.query",
     "alipay.trade.close",
     "alipay.trade.cancel",
+    "alipay.trade.page.pay",
+    "alipay.trade.wap.pay",
+    "alipay.trade.app.pay",
+    "alipay.fund.trans.uni.transfer",
+    "alipay.fund.trans.common.query",
+    "alipay.fund.trans.order.query",
+    "alipay.data.dataservice.bill.downloadurl.query",
+    *AUTHORISATION_METHODS,
 )
 APP_ID_PREFIX = "2021"
 _COLUMNS = "app_id, merchant_id, isv, sandbox, public_key, allowed_methods, created_at"
@@ -109,8 +119,9 @@ class AppService:
             row = await self._insert(
                 f"""
                 insert into open_app (app_id, merchant_id, isv, sandbox, public_key,
-                                      allowed_methods, created_at)
-                values (%s, %s, %s, %s, %s, %s, %s)
+                                      allowed_methods, created_at, platform_key_id)
+                values (%s, %s, %s, %s, %s, %s, %s,
+                        (select id from platform_key where retires_at is null))
                 on conflict (app_id) do nothing
                 returning {_COLUMNS}
                 """,

@@ -17,6 +17,7 @@ from zhifu.errors import (
     InvalidStateTransition,
     LimitExceeded,
     NotFound,
+    SandboxMismatch,
     ZhifuError,
 )
 from zhifu.payments.errors import (
@@ -103,6 +104,7 @@ _DOMAIN_CODES: tuple[tuple[type[ZhifuError], str, str], ...] = (
     (PinRequired, BUSINESS_FAILED, "ACQ.PAYMENT_FAIL"),
     (LimitExceeded, BUSINESS_FAILED, "ACQ.PAYMENT_FAIL"),
     (BalanceCapExceeded, BUSINESS_FAILED, "ACQ.PAYMENT_FAIL"),
+    (SandboxMismatch, BUSINESS_FAILED, "ACQ.PAYMENT_FAIL"),
     (Forbidden, BUSINESS_FAILED, "ACQ.ACCESS_FORBIDDEN"),
     (InvalidRequest, BUSINESS_FAILED, "ACQ.INVALID_PARAMETER"),
     (NotFound, BUSINESS_FAILED, "ACQ.INVALID_PARAMETER"),

@@ -4,19 +4,22 @@ and signature, runs the method, and answers with the signed response node.
 Order of checks, each with Alipay's code: method present (40001) and known (40002);
 app_id present and registered; sign and sign_type present and valid; timestamp present
 and within the window; charset utf-8; format json; the signature over the raw received
-values (40002 isv.invalid-signature); the app may call the method (40006); app_auth_token
-(ISV) is not supported yet (20001). Then `biz_content` is parsed and the method runs.
+values (40002 isv.invalid-signature); the app may call the method (40006); an
+app_auth_token comes from an ISV app (40006) and is valid for it (20001), and then the
+call acts for the merchant who authorised it. Then `biz_content` is parsed and the
+method runs.
 
 Every answer, refusals included, is `{"<method>_response":{...},"sign":"..."}` signed
 with the platform key over the exact bytes of the node, or `error_response` when the
-method is missing or unknown.
+method is missing or unknown. The key is the one the app's merchant has configured
+(`PlatformKeys.for_app`: it differs during a key rotation's grace period).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +27,7 @@ from zhifu.clock import Clock
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
 from zhifu.openplatform import errors
-from zhifu.openplatform.apps import App, AppNotFound, AppService
+from zhifu.openplatform.apps import AUTHORISATION_METHODS, App, AppNotFound, AppService
 from zhifu.openplatform.errors import GatewayError, invalid, missing
 from zhifu.openplatform.keys import PlatformKeys
 from zhifu.openplatform.signing import SIGN_TYPES, SignType, sign, verify_request
@@ -53,9 +56,21 @@ class Call:
     app: App
     params: Mapping[str, str]
     biz: dict[str, Any] = field(default_factory=dict)
+    # Where the request reached zhifu (`http://host:port/`): for links in answers.
+    base_url: str = ""
+    # The merchant an ISV app acts for with an app_auth_token; None: the app's own.
+    acting_for: int | None = None
+
+    @property
+    def merchant_id(self) -> int:
+        """The merchant the call acts for: every handler works on this merchant's data."""
+        return self.app.merchant_id if self.acting_for is None else self.acting_for
 
 
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+# The merchant an ISV app acts for with an app_auth_token (authorisation.py), or a
+# GatewayError.
+Authoriser = Callable[[App, str], Awaitable[int]]
 
 
 def response_node(method: str) -> str:
@@ -101,24 +116,35 @@ class Gateway:
         keys: PlatformKeys,
         clock: Clock,
         handlers: Mapping[str, Handler],
+        *,
+        authoriser: Authoriser,
     ) -> None:
         self.apps = apps
         self.keys = keys
         self.clock = clock
         self.handlers = handlers
+        self.authoriser = authoriser
 
-    async def handle(self, params: Mapping[str, str]) -> str:
-        """Answer one request (query and body parameters merged, url-decoded)."""
+    async def handle(self, params: Mapping[str, str], base_url: str = "") -> str:
+        """Answer one request (query and body parameters merged, url-decoded);
+        `base_url` is where it arrived, for answers that carry a link."""
         method = params.get("method", "")
         node = response_node(method) if method in self.handlers else ERROR_NODE
-        body = await self._answer(method, params)
-        key = await self.keys.current()
+        body = await self._answer(method, params, base_url)
+        key = await self.keys.for_app(params.get("app_id"))
         sign_type: SignType = "RSA" if params.get("sign_type") == "RSA" else "RSA2"
         return serialise(node, body, lambda data: sign(data, key.private_key, sign_type))
 
-    async def _answer(self, method: str, params: Mapping[str, str]) -> dict[str, Any]:
+    async def answer(self, params: Mapping[str, str], base_url: str = "") -> dict[str, Any]:
+        """The answer unsigned, checked and run like `handle`: for the methods a browser
+        calls, answered with a page (cashier.py)."""
+        return await self._answer(params.get("method", ""), params, base_url)
+
+    async def _answer(
+        self, method: str, params: Mapping[str, str], base_url: str
+    ) -> dict[str, Any]:
         try:
-            call = await self._verified_call(method, params)
+            call = replace(await self._verified_call(method, params), base_url=base_url)
             return await self.handlers[method](call)
         except GatewayError as error:
             return error.to_dict()
@@ -137,8 +163,10 @@ class Gateway:
         self._check_common(params)
         if not verify_request(params, app.verifier()):
             raise invalid("isv.invalid-signature", "the signature does not verify")
-        self._check_permission(app, method, params)
-        return Call(app, params, parse_biz_content(params.get("biz_content")))
+        self._check_permission(app, method)
+        acting_for = await self._acting_for(app, method, params.get("app_auth_token"))
+        biz = parse_biz_content(params.get("biz_content"))
+        return Call(app, params, biz, acting_for=acting_for)
 
     def _check_method(self, method: str) -> None:
         if not method:
@@ -175,16 +203,23 @@ class Gateway:
             abs(wall.replace(tzinfo=zone) - now) <= TIMESTAMP_WINDOW for zone in TIMESTAMP_ZONES
         )
 
-    def _check_permission(self, app: App, method: str, params: Mapping[str, str]) -> None:
+    def _check_permission(self, app: App, method: str) -> None:
         if not app.may_call(method):
             raise GatewayError(
                 errors.INSUFFICIENT_PERMISSIONS,
                 "isv.insufficient-isv-permissions",
                 "this app may not call this method",
             )
-        if params.get("app_auth_token"):
+
+    async def _acting_for(self, app: App, method: str, token: str | None) -> int | None:
+        """The merchant whose app_auth_token an ISV app sent. The ISV's own authorisation
+        methods ignore it (fzlee's ISVAliPay sends the old token along to refresh it)."""
+        if not token or method in AUTHORISATION_METHODS:
+            return None
+        if not app.isv:
             raise GatewayError(
-                errors.INSUFFICIENT_TOKEN_PERMISSIONS,
-                "aop.invalid-app-auth-token",
-                "app_auth_token (service providers) is not supported yet",
+                errors.INSUFFICIENT_PERMISSIONS,
+                "isv.insufficient-isv-permissions",
+                "only a service provider's (ISV) app may send app_auth_token",
             )
+        return await self.authoriser(app, token)

@@ -1,42 +1,93 @@
-"""zhifu's platform key pair: it signs every gateway response, and its public half is what
-merchants configure as the "alipay public key".
+"""zhifu's platform key pairs: they sign every gateway response (and notification), and
+their public halves are what merchants configure as the "alipay public key".
 
-Generated on first start and kept in the database, so every zhifu process on one
-database signs with the same key. The private key never leaves this module: it is not
-logged, not printed and not returned by any API.
+The first key is generated on first start and kept in the database, so every zhifu
+process on one database signs with the same keys. A private key never leaves this
+module: it is not logged, not printed and not returned by any API.
 
-TODO(issue 4): encrypt the private key at rest (the tokenizer secret is per data
+Rotation with a grace period. `rotate(grace)` makes a new key pair, the newest. Every
+app is pinned to the key its merchant has configured (`open_app.platform_key_id`): a new
+app to the newest key, the apps that existed before a rotation to the outgoing key. The
+outgoing key `retires_at` the end of the grace period; until then both keys sign, each
+for its own apps, and an app moves to the newest key when its merchant says so
+(`use_newest`). Once a key has retired, its apps are signed with the newest key.
+`for_app` is the one way to choose the key that signs for an app.
+
+Keys are read on every request, so they are cached: a key's retirement is decided
+against the injected clock on every call, while a change made by another process (a
+rotation, a merchant's switch) is seen within `CACHE_FOR`; a change made through this
+object is seen at once.
+
+TODO(issue 4): encrypt the private keys at rest (the tokenizer secret is per data
 directory, so it cannot be the key-encryption key while several data directories share
-one database), and rotation with a grace period in which both keys verify (`retired_at`).
+one database).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.errors import InvalidRequest
 from zhifu.openplatform.signing import public_pem
 
 PLATFORM_KEY_BITS = 2048
-# Serialises the first start of several processes: one generates, the others read it.
+CACHE_FOR = timedelta(seconds=5)
+MAX_GRACE = timedelta(days=365)
+_MAX_PINS = 100_000  # cached app pins; past this the cache starts over
+_APP_ID = re.compile(r"[0-9]{16}")
+# Serialises key changes across processes: one generates or rotates, the others wait.
 _LOCK = "select pg_advisory_xact_lock(hashtext('zhifu.platform_key'))"
-_CURRENT = """
-    select public_key, private_key from platform_key
-    where retired_at is null order by id desc limit 1
+_COLUMNS = "id, public_key, private_key, created_at, retires_at"
+_SIGNING = f"""
+    select {_COLUMNS} from platform_key
+    where (retires_at is null or retires_at > %s) and private_key <> '' order by id
 """
+_NEWEST_ID = "(select id from platform_key where retires_at is null)"
 
 
 @dataclass(frozen=True, repr=False)
 class PlatformKey:
     public_key_pem: str
     private_key: rsa.RSAPrivateKey
+    key_id: int
+    created_at: datetime
+    retires_at: datetime | None = None
 
     def __repr__(self) -> str:  # never show the private key, even in a traceback
-        return "PlatformKey(<private>)"
+        return f"PlatformKey(key_id={self.key_id}, <private>)"
+
+    def signs_at(self, moment: datetime) -> bool:
+        return self.retires_at is None or moment < self.retires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public half and its dates; never the private key."""
+        return {
+            "key_id": self.key_id,
+            "public_key": self.public_key_pem,
+            "created_at": self.created_at.isoformat(),
+            "retires_at": self.retires_at.isoformat() if self.retires_at else None,
+        }
+
+
+@dataclass
+class _KeyRing:
+    """The keys that still sign, as loaded at `loaded_at`, and the apps' pins seen since."""
+
+    keys: dict[int, PlatformKey]
+    newest: PlatformKey
+    loaded_at: datetime
+    pins: dict[str, int | None] = field(default_factory=dict)
+
+    def fresh_at(self, moment: datetime) -> bool:
+        return self.loaded_at <= moment < self.loaded_at + CACHE_FOR
 
 
 def _private_pem(key: rsa.RSAPrivateKey) -> str:
@@ -47,37 +98,122 @@ def _private_pem(key: rsa.RSAPrivateKey) -> str:
     ).decode("ascii")
 
 
-def _from_row(row: dict[str, str]) -> PlatformKey:
+def _from_row(row: dict[str, Any]) -> PlatformKey:
     private = serialization.load_pem_private_key(row["private_key"].encode("ascii"), None)
     assert isinstance(private, rsa.RSAPrivateKey)
-    return PlatformKey(row["public_key"], private)
+    return PlatformKey(row["public_key"], private, row["id"], row["created_at"], row["retires_at"])
+
+
+def check_grace(grace: timedelta) -> timedelta:
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise InvalidRequest("the grace period is from 0 to 365 days", grace=str(grace))
+    return grace
 
 
 class PlatformKeys:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        self._current: PlatformKey | None = None
+        self._ring: _KeyRing | None = None
 
     async def current(self) -> PlatformKey:
-        """The key pair that signs responses now, made on first use."""
-        if self._current is None:
-            self._current = await self.db.transaction(self._load_or_create)
-        return self._current
+        """The newest key pair, made on first use: new apps are signed with it."""
+        return (await self._keys()).newest
 
-    async def _load_or_create(self, conn: Conn) -> PlatformKey:
-        await conn.execute(_LOCK)
-        cur = await conn.execute(_CURRENT)
-        row = await cur.fetchone()
-        if row is not None:
-            return _from_row(row)
+    async def for_app(self, app_id: str | None) -> PlatformKey:
+        """The key that signs for this app now: the key it is pinned to until that key
+        retires, else the newest. An unknown or missing app gets the newest key."""
+        ring = await self._keys()
+        pin = await self._pin(ring, app_id) if app_id and _APP_ID.fullmatch(app_id) else None
+        if pin is not None and pin > ring.newest.key_id:  # made by another process since
+            ring = await self._keys(reload=True)
+        key = ring.keys.get(pin) if pin is not None else None
+        if key is not None and key.signs_at(self.clock.now()):
+            return key
+        return ring.newest
+
+    async def signing(self) -> list[PlatformKey]:
+        """Every key that signs now, oldest first: during a grace period, two or more."""
+        now = self.clock.now()
+        return [key for key in (await self._keys()).keys.values() if key.signs_at(now)]
+
+    async def rotate(self, grace: timedelta) -> PlatformKey:
+        """Make a new newest key. Apps keep their key until it retires at the end of
+        `grace` (0: at once); retired keys lose their private halves."""
+        check_grace(grace)
+
+        async def work(conn: Conn) -> PlatformKey:
+            await conn.execute(_LOCK)
+            now = self.clock.now()
+            await conn.execute(
+                f"update open_app set platform_key_id = {_NEWEST_ID} where platform_key_id is null"
+            )
+            await conn.execute(
+                "update platform_key set retires_at = %s where retires_at is null",
+                (now + grace,),
+            )
+            await conn.execute(
+                "update platform_key set private_key = '' where retires_at <= %s", (now,)
+            )
+            return await self._generate(conn)
+
+        key = await self.db.transaction(work)
+        self._ring = None
+        return key
+
+    async def use_newest(self, app_id: str) -> PlatformKey:
+        """Pin the app to the newest key: its merchant has configured that key."""
+        async with self.db.connection() as conn:
+            await conn.execute(
+                f"update open_app set platform_key_id = {_NEWEST_ID} where app_id = %s",
+                (app_id,),
+            )
+        self._ring = None
+        return await self.for_app(app_id)
+
+    async def _keys(self, *, reload: bool = False) -> _KeyRing:
+        now = self.clock.now()
+        if reload or self._ring is None or not self._ring.fresh_at(now):
+            self._ring = await self.db.transaction(self._load)
+        return self._ring
+
+    async def _load(self, conn: Conn) -> _KeyRing:
+        now = self.clock.now()
+        rows = await (await conn.execute(_SIGNING, (now,))).fetchall()
+        if not any(row["retires_at"] is None for row in rows):  # the first start
+            await conn.execute(_LOCK)
+            rows = await (await conn.execute(_SIGNING, (now,))).fetchall()
+            if not any(row["retires_at"] is None for row in rows):
+                await self._generate(conn)
+                rows = await (await conn.execute(_SIGNING, (now,))).fetchall()
+        keys = {row["id"]: _from_row(row) for row in rows}
+        newest = next(key for key in keys.values() if key.retires_at is None)
+        return _KeyRing(keys, newest, now)
+
+    async def _pin(self, ring: _KeyRing, app_id: str) -> int | None:
+        if app_id in ring.pins:
+            return ring.pins[app_id]
+        row = await self.db.fetch_one(
+            "select platform_key_id from open_app where app_id = %s", (app_id,)
+        )
+        if row is None:
+            return None
+        if len(ring.pins) >= _MAX_PINS:
+            ring.pins.clear()
+        pin: int | None = row["platform_key_id"]
+        ring.pins[app_id] = pin
+        return pin
+
+    async def _generate(self, conn: Conn) -> PlatformKey:
         private = rsa.generate_private_key(public_exponent=65537, key_size=PLATFORM_KEY_BITS)
-        key = PlatformKey(public_pem(private.public_key()), private)
-        await conn.execute(
+        now = self.clock.now()
+        cur = await conn.execute(
             """
             insert into platform_key (public_key, private_key, created_at)
-            values (%s, %s, %s)
+            values (%s, %s, %s) returning id
             """,
-            (key.public_key_pem, _private_pem(private), self.clock.now()),
+            (public_pem(private.public_key()), _private_pem(private), now),
         )
-        return key
+        row = await cur.fetchone()
+        assert row is not None
+        return PlatformKey(public_pem(private.public_key()), private, row["id"], now)

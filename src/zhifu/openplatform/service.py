@@ -7,10 +7,17 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Database
+from zhifu.errors import SandboxMismatch
 from zhifu.identity import UserService
-from zhifu.openplatform.apps import App, AppService
+from zhifu.openplatform.apps import App, AppNotFound, AppService
+from zhifu.openplatform.authorisation import AppAuthorisations, AuthorisationMethods
+from zhifu.openplatform.bill_methods import BillMethods
+from zhifu.openplatform.cashier import Cashier
+from zhifu.openplatform.fund_methods import FundMethods
 from zhifu.openplatform.gateway import Gateway
-from zhifu.openplatform.keys import PlatformKeys
+from zhifu.openplatform.keys import PlatformKey, PlatformKeys
+from zhifu.openplatform.notify import AlipayNotifications
+from zhifu.openplatform.origins import TradeOrigins
 from zhifu.openplatform.trade_methods import TradeMethods
 from zhifu.payments.service import Payments
 
@@ -21,20 +28,69 @@ class OpenPlatform:
     keys: PlatformKeys
     gateway: Gateway
     payments: Payments
+    bills: BillMethods
+    authorisations: AppAuthorisations
+    cashier: Cashier
+    # The events channel of Alipay notifications: runtime registers it with the dispatcher.
+    notifications: AlipayNotifications
 
     @classmethod
     def build(
         cls, db: Database, clock: Clock, payments: Payments, users: UserService
     ) -> OpenPlatform:
         apps, keys = AppService(db, clock), PlatformKeys(db, clock)
-        handlers = TradeMethods(payments, users, clock).handlers()
-        return cls(apps, keys, Gateway(apps, keys, clock, handlers), payments)
+        bills = BillMethods(db, clock, payments)
+        authorisations = AppAuthorisations(db, clock, apps)
+        origins = TradeOrigins(db, clock, payments.trades)
+        cashier = Cashier(payments, origins, keys, clock)
+        handlers = origins.recording(
+            {
+                **TradeMethods(payments, users, clock).handlers(),
+                **cashier.handlers(),
+                **FundMethods(payments, users).handlers(),
+                **bills.handlers(),
+                **AuthorisationMethods(authorisations, clock).handlers(),
+            }
+        )
+        gateway = Gateway(apps, keys, clock, handlers, authoriser=authorisations.merchant_for)
+        notifications = AlipayNotifications(origins, keys, payments.trades, users)
+        return cls(apps, keys, gateway, payments, bills, authorisations, cashier, notifications)
 
-    async def create_app(self, merchant_id: int, public_key: str, **options: Any) -> App:
-        """Register an app for an existing merchant (see AppService.create)."""
-        await self.payments.merchants.get(merchant_id)
-        return await self.apps.create(merchant_id, public_key, **options)
+    async def create_app(
+        self, merchant_id: int, public_key: str, *, sandbox: bool | None = None, **options: Any
+    ) -> App:
+        """Register an app for an existing merchant (see AppService.create). A sandbox app
+        belongs to a sandbox merchant, so it moves only sandbox money; `sandbox` defaults
+        to the merchant's and may not contradict it."""
+        merchant = await self.payments.merchants.get(merchant_id)
+        if sandbox is not None and sandbox != merchant.sandbox:
+            raise SandboxMismatch(
+                "a sandbox app needs a sandbox merchant (zhifu merchant create --sandbox)"
+                if sandbox
+                else "a sandbox merchant's apps are sandbox apps",
+                merchant_id=merchant_id,
+            )
+        return await self.apps.create(merchant_id, public_key, sandbox=merchant.sandbox, **options)
 
     async def platform_public_key(self) -> str:
-        """zhifu's public key (SPKI PEM): merchants configure it as the alipay public key."""
+        """zhifu's newest public key (SPKI PEM), the one new apps are signed with:
+        merchants configure it as the alipay public key."""
         return (await self.keys.current()).public_key_pem
+
+    async def platform_key_for(self, app_id: str, merchant_id: int | None = None) -> PlatformKey:
+        """The key that signs for the app now; with `merchant_id`, only that merchant's app."""
+        await self._app(app_id, merchant_id)
+        return await self.keys.for_app(app_id)
+
+    async def use_newest_platform_key(
+        self, app_id: str, merchant_id: int | None = None
+    ) -> PlatformKey:
+        """The app's merchant has configured the newest key: sign with it from now on."""
+        await self._app(app_id, merchant_id)
+        return await self.keys.use_newest(app_id)
+
+    async def _app(self, app_id: str, merchant_id: int | None) -> App:
+        app = await self.apps.get(app_id)
+        if merchant_id is not None and app.merchant_id != merchant_id:
+            raise AppNotFound("no such app", app_id=app_id)
+        return app

@@ -10,15 +10,23 @@ Buyer ids are zhifu user ids in Alipay's 16-digit form: "2088" and 12 digits.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from zhifu.clock import Clock
-from zhifu.errors import InvalidAmount
 from zhifu.identity import UserService
-from zhifu.money import format_decimal, parse_decimal
 from zhifu.openplatform import errors
 from zhifu.openplatform.errors import GatewayError, invalid_parameter
+
+# The field helpers live in fields.py; `x as x` keeps them importable from here too.
+from zhifu.openplatform.fields import alipay_time as alipay_time
+from zhifu.openplatform.fields import amount as amount
+from zhifu.openplatform.fields import buyer_id as buyer_id
+from zhifu.openplatform.fields import optional_text as optional_text
+from zhifu.openplatform.fields import success as success
+from zhifu.openplatform.fields import text as text
+from zhifu.openplatform.fields import user_id_of
+from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.methods import Order
@@ -26,60 +34,9 @@ from zhifu.payments.service import Payments
 from zhifu.payments.states import TradeState
 from zhifu.payments.trades import DEFAULT_TIMEOUT, Trade
 
-CURRENCY = "CNY"
-MAX_AMOUNT = 100_000_000_00  # 100000000.00 yuan, Alipay's largest single amount
-BUYER_ID_PREFIX = "2088"
-BEIJING = timezone(timedelta(hours=8))
 _TIMEOUT = re.compile(r"([1-9][0-9]{0,4})([mhd])")
 _TIMEOUT_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-_BUYER_ID = re.compile(BUYER_ID_PREFIX + r"([0-9]{12})")
 _SCENES = ("bar_code", "wave_code")
-
-
-def success(**fields: Any) -> dict[str, Any]:
-    return {"code": errors.SUCCESS, "msg": errors.MESSAGES[errors.SUCCESS], **fields}
-
-
-def alipay_time(moment: datetime) -> str:
-    """Alipay's times: Beijing wall-clock time, `yyyy-MM-dd HH:mm:ss`."""
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def yuan(amount: int, currency: str = CURRENCY) -> str:
-    return format_decimal(amount, currency)
-
-
-def buyer_id(user_id: int) -> str:
-    return f"{BUYER_ID_PREFIX}{user_id:012d}"
-
-
-# Reading biz_content.
-
-
-def text(biz: dict[str, Any], name: str) -> str:
-    value = biz.get(name)
-    if not isinstance(value, str) or not value:
-        raise invalid_parameter(f"{name} is required")
-    return value
-
-
-def optional_text(biz: dict[str, Any], name: str) -> str | None:
-    return text(biz, name) if biz.get(name) not in (None, "") else None
-
-
-def amount(biz: dict[str, Any], name: str) -> int:
-    """A yuan amount: at most two decimals, 0.01 to 100000000.00, exactly."""
-    value = biz.get(name)
-    rule = f"{name} must be a yuan amount from 0.01 to 100000000.00 with at most two decimals"
-    if not isinstance(value, str) or not value:
-        raise invalid_parameter(f"{name} is required")
-    try:
-        fen = parse_decimal(value, CURRENCY)
-    except InvalidAmount:
-        raise invalid_parameter(f"{rule}, not {value[:20]!r}") from None
-    if fen > MAX_AMOUNT:
-        raise invalid_parameter(f"{rule}, not {value[:20]!r}")
-    return fen
 
 
 def timeout(biz: dict[str, Any]) -> timedelta:
@@ -94,12 +51,7 @@ def timeout(biz: dict[str, Any]) -> timedelta:
 
 def buyer_user_id(biz: dict[str, Any]) -> int | None:
     value = optional_text(biz, "buyer_id")
-    if value is None:
-        return None
-    match = _BUYER_ID.fullmatch(value)
-    if match is None:
-        raise invalid_parameter("buyer_id must be 2088 followed by 12 digits")
-    return int(match.group(1))
+    return None if value is None else user_id_of(value, "buyer_id")
 
 
 def order(biz: dict[str, Any]) -> Order:
@@ -220,12 +172,12 @@ class TradeMethods:
         return success(**fields)
 
     async def close(self, call: Call) -> dict[str, Any]:
-        trade = await self.payments.lifecycle.close(call.app.merchant_id, **trade_ref(call.biz))
+        trade = await self.payments.lifecycle.close(call.merchant_id, **trade_ref(call.biz))
         return success(trade_no=trade.trade_no, out_trade_no=trade.out_trade_no)
 
     async def cancel(self, call: Call) -> dict[str, Any]:
         """Close if unpaid, refund in full if paid (the payments service decides)."""
-        trade = await self.payments.refunds.cancel(call.app.merchant_id, **trade_ref(call.biz))
+        trade = await self.payments.refunds.cancel(call.merchant_id, **trade_ref(call.biz))
         fields = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
         if trade.paid_at is None:
             return success(**fields, retry_flag="N", action="close")
@@ -237,10 +189,10 @@ class TradeMethods:
     # Shared parts.
 
     async def _merchant(self, call: Call) -> Merchant:
-        return await self.payments.merchants.get(call.app.merchant_id)
+        return await self.payments.merchants.get(call.merchant_id)
 
     async def _trade(self, call: Call) -> Trade:
-        return await self.payments.trades.get(call.app.merchant_id, **trade_ref(call.biz))
+        return await self.payments.trades.get(call.merchant_id, **trade_ref(call.biz))
 
     async def _buyer_fields(self, trade: Trade) -> dict[str, str]:
         if trade.buyer_user_id is None:

@@ -160,7 +160,7 @@ class EscrowService:
         commands: list[Any] = [PostHold(self._hold(trade))]
         if trade.fee:
             pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
-            revenue = await revenue_account(conn, trade.currency)
+            revenue = await revenue_account(conn, trade.currency, beside=pending)
             legs = (
                 Leg(pending, -trade.fee, trade.currency),
                 Leg(revenue, trade.fee, trade.currency),

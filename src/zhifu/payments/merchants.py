@@ -20,17 +20,17 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.errors import InvalidRequest, NotFound, Unauthorized
+from zhifu.errors import InsufficientFunds, InvalidRequest, NotFound, Unauthorized
 from zhifu.identity.card_numbers import check_number
 from zhifu.identity.cards import new_token
-from zhifu.ledger import AccountKind, balances, open_account
+from zhifu.ledger import AccountKind, Book, Leg, balances, find_account, open_account
 from zhifu.money import check_currency, format_decimal
 from zhifu.payments.fees import DEFAULT_FEE_RATE_PPM, PPM
 
 MERCHANT_PENDING_SHARDS = 8
 _COLUMNS = (
     "id, name, fee_rate_ppm, category_code, city, refund_window_days, "
-    "settlement_last4, settlement_bank, created_at"
+    "settlement_last4, settlement_bank, sandbox, created_at"
 )
 
 
@@ -44,6 +44,7 @@ class Merchant:
     refund_window_days: int
     settlement_last4: str | None
     settlement_bank: str | None
+    sandbox: bool
     created_at: datetime
 
     @property
@@ -63,6 +64,7 @@ class Merchant:
             "settlement_account": None
             if self.settlement_last4 is None
             else {"last4": self.settlement_last4, "bank": self.settlement_bank},
+            "sandbox": self.sandbox,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -97,23 +99,63 @@ def available_code(merchant_id: int, currency: str) -> str:
 
 
 async def merchant_accounts(conn: Conn, merchant_id: int, currency: str) -> tuple[int, int]:
-    """The merchant's (pending, available) ledger accounts in `currency`, opened on use."""
-    pending = await open_account(
-        conn,
-        pending_code(merchant_id, currency),
-        AccountKind.MERCHANT_PENDING,
-        currency,
-        owner_id=merchant_id,
-        shards=MERCHANT_PENDING_SHARDS,
+    """The merchant's (pending, available) ledger accounts in `currency`, opened on use
+    in the merchant's book (a sandbox merchant's money is sandbox money)."""
+    wanted = (
+        (
+            pending_code(merchant_id, currency),
+            AccountKind.MERCHANT_PENDING,
+            MERCHANT_PENDING_SHARDS,
+        ),
+        (available_code(merchant_id, currency), AccountKind.MERCHANT, 1),
     )
-    available = await open_account(
-        conn,
-        available_code(merchant_id, currency),
-        AccountKind.MERCHANT,
-        currency,
-        owner_id=merchant_id,
-    )
+    found = [await find_account(conn, code) for code, _, _ in wanted]
+    pending, available = found
+    if pending is None or available is None:
+        book = await _book(conn, merchant_id)
+        pending, available = [
+            await open_account(
+                conn, code, kind, currency, owner_id=merchant_id, shards=shards, book=book
+            )
+            for code, kind, shards in wanted
+        ]
     return pending.id, available.id
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantDebit:
+    """The merchant's legs of money leaving it (a refund, a payout): pending settlement
+    first, then available; legs of zero left out."""
+
+    legs: tuple[Leg, ...]
+    pending: int
+    available: int
+    balance: int  # what pending and available could give together
+
+    def refused(self, error: InsufficientFunds) -> bool:
+        """Whether the ledger refused for lack of the merchant's money (not another's)."""
+        return error.details.get("account_id") in (self.pending, self.available)
+
+
+async def merchant_debit(conn: Conn, merchant_id: int, currency: str, amount: int) -> MerchantDebit:
+    pending, available = await merchant_accounts(conn, merchant_id, currency)
+    found = await balances(conn, [pending, available])
+    from_pending = min(amount, max(found[pending].available, 0))
+    legs = (Leg(pending, -from_pending, currency), Leg(available, from_pending - amount, currency))
+    return MerchantDebit(
+        legs=tuple(leg for leg in legs if leg.amount),
+        pending=pending,
+        available=available,
+        balance=found[pending].available + found[available].available,
+    )
+
+
+async def _book(conn: Conn, merchant_id: int) -> Book:
+    cur = await conn.execute("select sandbox from merchant where id = %s", (merchant_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"merchant {merchant_id} does not exist")
+    return Book.of(row["sandbox"])
 
 
 def _hash_secret(secret: str) -> str:
@@ -145,8 +187,10 @@ class MerchantService:
         fee_rate_ppm: int = DEFAULT_FEE_RATE_PPM,
         city: str = "Shanghai",
         category_code: str = "5999",
+        sandbox: bool = False,
     ) -> tuple[Merchant, ApiKey]:
-        """Onboard a merchant with its first API key (the secret is shown only now)."""
+        """Onboard a merchant with its first API key (the secret is shown only now). A
+        sandbox merchant (a developer's test shop) takes and holds only sandbox money."""
         name, city = _check_name(name), _check_name(city)
         _check_rate(fee_rate_ppm)
         if not (len(category_code) == 4 and category_code.isdigit()):
@@ -155,10 +199,10 @@ class MerchantService:
         async def work(conn: Conn) -> tuple[int, ApiKey]:
             cur = await conn.execute(
                 """
-                insert into merchant (name, fee_rate_ppm, category_code, city, created_at)
-                values (%s, %s, %s, %s, %s) returning id
+                insert into merchant (name, fee_rate_ppm, category_code, city, sandbox, created_at)
+                values (%s, %s, %s, %s, %s, %s) returning id
                 """,
-                (name, fee_rate_ppm, category_code, city, self.clock.now()),
+                (name, fee_rate_ppm, category_code, city, sandbox, self.clock.now()),
             )
             row = await cur.fetchone()
             assert row is not None

@@ -409,10 +409,18 @@ def render_png(payload: str, scale: int = 8) -> bytes:
     return buffer.getvalue()
 
 
-def render_svg(payload: str, scale: int = 4) -> str:
-    """An SVG document of the QR symbol (no XML declaration, so it can be inlined)."""
+def render_svg(payload: str, scale: int = 4, *, sized: bool = True) -> str:
+    """An SVG document of the QR symbol (no XML declaration, so it can be inlined).
+    Unsized, it has only a viewBox, so a page's CSS can scale it without cropping."""
     buffer = io.BytesIO()
-    _symbol(payload).save(buffer, kind="svg", scale=_check_scale(scale), border=4, xmldecl=False)
+    _symbol(payload).save(
+        buffer,
+        kind="svg",
+        scale=_check_scale(scale),
+        border=4,
+        xmldecl=False,
+        omitsize=not sized,
+    )
     return buffer.getvalue().decode("utf-8")
 
 

@@ -18,7 +18,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.errors import InsufficientFunds, InvalidRequest
 from zhifu.identity import wallet_account
 from zhifu.identity.keys import remember, replayed
-from zhifu.ledger import Leg, PostEntry, balances
+from zhifu.ledger import Leg, PostEntry
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments.errors import (
     MerchantInsufficientFunds,
@@ -28,7 +28,7 @@ from zhifu.payments.errors import (
 )
 from zhifu.payments.fees import refund_fee
 from zhifu.payments.keys import merchant_scope
-from zhifu.payments.merchants import merchant_accounts
+from zhifu.payments.merchants import merchant_debit
 from zhifu.payments.states import EscrowState, TradeEvent, TradeState
 from zhifu.payments.trades import (
     Trade,
@@ -208,15 +208,11 @@ class RefundService:
         """Merchant (pending first, then available) + platform fee -> buyer's wallet."""
         assert trade.buyer_user_id is not None
         currency = trade.currency
-        pending, available = await merchant_accounts(conn, trade.merchant_id, currency)
-        found = await balances(conn, [pending, available])
-        from_merchant = amount - fee_back
-        from_pending = min(from_merchant, max(found[pending].available, 0))
+        debit = await merchant_debit(conn, trade.merchant_id, currency, amount - fee_back)
         legs = [
             Leg(await wallet_account(conn, trade.buyer_user_id, currency), amount, currency),
-            Leg(pending, -from_pending, currency),
-            Leg(available, -(from_merchant - from_pending), currency),
-            Leg(await revenue_account(conn, currency), -fee_back, currency),
+            *debit.legs,
+            Leg(await revenue_account(conn, currency, beside=debit.pending), -fee_back, currency),
         ]
         entry = PostEntry(
             legs=tuple(leg for leg in legs if leg.amount),
@@ -227,7 +223,7 @@ class RefundService:
         try:
             return int((await apply_one(conn, entry, self.clock.now()))["entry_id"])
         except InsufficientFunds as error:
-            if error.details.get("account_id") in (pending, available):
+            if debit.refused(error):
                 raise MerchantInsufficientFunds(
                     "the merchant's balance cannot cover this refund"
                 ) from error

@@ -1,4 +1,5 @@
-"""The payments capability as one object: merchants, trades, refunds, escrow, webhooks."""
+"""The payments capability as one object: merchants, trades, refunds, escrow, webhooks,
+payouts, bills, the merchant's reports and the merchant portal's staff logins."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from zhifu.clock import Clock
 from zhifu.db.database import Database
 from zhifu.funding import FundingService
 from zhifu.identity import UserService
+from zhifu.payments.bills import BillService
 from zhifu.payments.card_pay import CardPayments, FundingSource, PaymentResult
 from zhifu.payments.devices import DeviceService
 from zhifu.payments.escrow import EscrowService
+from zhifu.payments.merchant_reports import MerchantReports
 from zhifu.payments.merchants import MerchantService
 from zhifu.payments.methods import PaymentMethods
 from zhifu.payments.notifications import MerchantNotifications
+from zhifu.payments.payouts import PayoutService
+from zhifu.payments.portal_logins import PortalLogins
 from zhifu.payments.refunds import RefundService
 from zhifu.payments.trades import TradeLifecycle, TradeService
 
@@ -30,6 +35,10 @@ class Payments:
     cards: CardPayments
     devices: DeviceService
     methods: PaymentMethods
+    payouts: PayoutService
+    bills: BillService
+    portal: PortalLogins
+    reports: MerchantReports
 
     @classmethod
     def build(
@@ -54,6 +63,10 @@ class Payments:
             cards=CardPayments(db, clock, trades, funding),
             devices=devices,
             methods=PaymentMethods(db, clock, users, merchants, trades, devices),
+            payouts=PayoutService(db, clock),
+            bills=BillService(db),
+            portal=PortalLogins(db, clock, merchants, users.hasher),
+            reports=MerchantReports(db, clock),
         )
 
     def jobs(self) -> list[tuple[str, float, Callable[[], Awaitable[int]]]]:

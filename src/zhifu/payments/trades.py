@@ -19,7 +19,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest
 from zhifu.events import emit
 from zhifu.identity import UserService, wallet_account
-from zhifu.ledger import AccountKind, Leg, PostEntry, apply, system_account
+from zhifu.ledger import AccountKind, Leg, PostEntry, apply, book_of, system_account
 from zhifu.money import check_currency, check_minor, format_decimal
 from zhifu.payments.errors import (
     PinRequired,
@@ -464,7 +464,7 @@ class TradeService:
         if trade.amount > fee:
             legs.append(Leg(pending, trade.amount - fee, currency))
         if fee:
-            legs.append(Leg(await revenue_account(conn, currency), fee, currency))
+            legs.append(Leg(await revenue_account(conn, currency, beside=pending), fee, currency))
         entry = PostEntry(
             legs=tuple(legs),
             kind="payment",
@@ -474,9 +474,16 @@ class TradeService:
         return {"entry_id": (await apply_one(conn, entry, self.clock.now()))["entry_id"]}
 
 
-async def revenue_account(conn: Conn, currency: str) -> int:
-    """The platform's fee income: credited by every payment, so it is sharded too."""
-    info = await system_account(conn, AccountKind.PLATFORM_REVENUE, currency, shards=REVENUE_SHARDS)
+async def revenue_account(conn: Conn, currency: str, *, beside: int) -> int:
+    """The platform's fee income in the book of the account `beside` (sandbox fees are
+    sandbox money): credited by every payment, so it is sharded too."""
+    info = await system_account(
+        conn,
+        AccountKind.PLATFORM_REVENUE,
+        currency,
+        shards=REVENUE_SHARDS,
+        book=await book_of(conn, beside),
+    )
     return info.id
 
 

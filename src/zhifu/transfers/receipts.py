@@ -166,7 +166,7 @@ CSV_COLUMNS = (
 )
 
 
-def _cell(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     """Keep spreadsheets from running a cell as a formula (CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -186,8 +186,8 @@ def statement_csv(items: Iterable[StatementItem]) -> str:
                 format_decimal(item.amount, item.currency),
                 item.currency,
                 format_decimal(item.balance_after, item.currency),
-                _cell(item.counterparty_phone or ""),
-                _cell(item.memo),
+                spreadsheet_safe(item.counterparty_phone or ""),
+                spreadsheet_safe(item.memo),
             )
         )
     return out.getvalue()

@@ -18,39 +18,34 @@ finds the trade paid by the same buyer and lands where the first did.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, Response
 
 from zhifu.api.deps import RuntimeDep
 from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import Unauthorized, ZhifuError
 from zhifu.identity import Card, User
 from zhifu.money import format_decimal
-from zhifu.payments.card_pay import FundingSource
 from zhifu.payments.errors import TradeClosed, TradeExpired, TradeNotFound, TradePaid
 from zhifu.payments.states import TradeState
 from zhifu.payments.trades import Trade
 from zhifu.runtime import Runtime
-from zhifu.web import csrf, environment
+from zhifu.web import pages, session
+from zhifu.web.forms import PayForm
+from zhifu.web.session import see_other
 
 router = APIRouter(prefix="/checkout", tags=["checkout"], include_in_schema=False)
-templates = Jinja2Templates(env=environment())
 
-SESSION_COOKIE = "zhifu_session"
-CSRF_COOKIE = "zhifu_csrf"
 COOKIE_PATH = "/checkout"
-STATIC_PATH = "/static"
+# The checkout's pages are in English only for now.
+SPACE = session.CookieSpace(path=COOKIE_PATH, session_cookie="zhifu_session", locales=("en",))
 PENDING_REFRESH_SECONDS = 3
 PAID_STATES = (TradeState.TRADE_SUCCESS, TradeState.TRADE_FINISHED)
-_PIN = re.compile(r"[0-9]{6}")
-_CARD_SOURCE = re.compile(r"card:([1-9][0-9]{0,17})")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 FormField = Annotated[str, Form()]
@@ -59,37 +54,15 @@ FormField = Annotated[str, Form()]
 # Who is visiting: the signed-in consumer and the browser's CSRF nonce.
 
 
-@dataclass(frozen=True)
-class Visit:
-    request: Request
+@dataclass(frozen=True, kw_only=True)
+class Visit(session.Visit):
     runtime: Runtime
     user: User | None
-    session_token: str | None
-    nonce: str
-    nonce_is_new: bool
-
-    @property
-    def csrf_token(self) -> str:
-        return csrf.form_token(self.nonce, self.session_token)
-
-    def csrf_ok(self, submitted: str) -> bool:
-        return not self.nonce_is_new and csrf.valid(self.nonce, self.session_token, submitted)
-
-
-async def _signed_in(runtime: Runtime, token: str | None) -> User | None:
-    if not token:
-        return None
-    try:
-        return await runtime.users.authenticate(token)
-    except Unauthorized:
-        return None
 
 
 async def current_visit(request: Request, runtime: RuntimeDep) -> Visit:
-    token = request.cookies.get(SESSION_COOKIE)
-    nonce = request.cookies.get(CSRF_COOKIE)
-    user = await _signed_in(runtime, token)
-    return Visit(request, runtime, user, token, nonce or csrf.new_nonce(), nonce is None)
+    user = await session.signed_in_consumer(runtime.users, SPACE.session_token(request))
+    return Visit.of(request, SPACE, runtime=runtime, user=user)
 
 
 VisitDep = Annotated[Visit, Depends(current_visit)]
@@ -102,20 +75,6 @@ def page_url(trade_no: str) -> str:
     return f"{COOKIE_PATH}/{quote(trade_no, safe='')}"
 
 
-def _set_cookie(
-    response: Response, request: Request, name: str, value: str, max_age: int | None = None
-) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=COOKIE_PATH,
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="lax",
-    )
-
-
 def _origin(url: str | None) -> list[str]:
     """The origin of a URL as a CSP source, if it is a plain one."""
     if not url:
@@ -125,40 +84,23 @@ def _origin(url: str | None) -> list[str]:
     return [origin] if _ORIGIN.fullmatch(origin) else []
 
 
-def page_headers(form_targets: Iterable[str]) -> dict[str, str]:
-    """No caching, no framing, no scripts; forms post here (and may be redirected on to
-    the merchant's return URL, which CSP form-action must allow)."""
-    form_action = " ".join(["'self'", *form_targets])
-    return {
-        "Cache-Control": "no-store",
-        "Content-Security-Policy": (
-            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
-            f"frame-ancestors 'none'; form-action {form_action}"
-        ),
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-    }
-
-
 def render(
     visit: Visit, template: str, *, title: str, status: int = 200, **context: Any
 ) -> HTMLResponse:
+    """A checkout page. Forms post here and may be redirected on to the merchant's
+    return URL, which CSP form-action must allow; no scripts."""
     trade: Trade | None = context.get("trade")
     context.setdefault("trade", None)
     context.setdefault("refresh_seconds", 0)
-    context |= {"title": title, "static": STATIC_PATH, "csrf_token": visit.csrf_token}
-    response = templates.TemplateResponse(
-        visit.request, f"checkout/{template}", context, status_code=status
+    form_targets = _origin(trade.return_url if trade else None)
+    return pages.render(
+        visit,
+        f"checkout/{template}",
+        title=title,
+        status=status,
+        form_targets=form_targets,
+        **context,
     )
-    response.headers.update(page_headers(_origin(trade.return_url if trade else None)))
-    if visit.nonce_is_new:
-        _set_cookie(response, visit.request, CSRF_COOKIE, visit.nonce)
-    return response
-
-
-def see_other(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
 
 
 def status_page(
@@ -218,10 +160,14 @@ def _open_to_anyone(trade: Trade, now: datetime) -> bool:
     )
 
 
-def return_location(trade: Trade) -> str | None:
-    """The merchant's return URL with what the payment came to in its query."""
+async def return_location(runtime: Runtime, trade: Trade) -> str | None:
+    """The merchant's return URL with what the payment came to in its query: Alipay's
+    signed return parameters for a trade opened through the gateway's cashier."""
     if not trade.return_url:
         return None
+    alipay = await runtime.openplatform.cashier.return_location(trade)
+    if alipay is not None:
+        return alipay
     parts = urlsplit(trade.return_url)
     query = [
         *parse_qsl(parts.query, keep_blank_values=True),
@@ -263,13 +209,13 @@ async def done_page(visit: Visit, trade: Trade) -> HTMLResponse:
         title="Payment complete",
         trade=trade,
         merchant_name=await _merchant_name(visit.runtime, trade),
-        return_location=return_location(trade),
+        return_location=await return_location(visit.runtime, trade),
     )
 
 
 async def finished(visit: Visit, trade: Trade) -> Response:
     """Where a paid trade sends its buyer: the merchant's return URL, or a success page."""
-    location = return_location(trade)
+    location = await return_location(visit.runtime, trade)
     return see_other(location) if location else await done_page(visit, trade)
 
 
@@ -297,33 +243,6 @@ async def pending_page(visit: Visit, trade: Trade) -> HTMLResponse:
         link_url=page_url(trade.trade_no),
         link_text="Check now",
     )
-
-
-@dataclass(frozen=True)
-class PayForm:
-    """The payment form as submitted, and what was wrong with it."""
-
-    source: str = ""
-    pin: str = ""
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def funding(self) -> FundingSource:
-        return "wallet" if self.source == "wallet" else "card"
-
-    @property
-    def card_id(self) -> int | None:
-        match = _CARD_SOURCE.fullmatch(self.source)
-        return int(match.group(1)) if match else None
-
-    @classmethod
-    def parse(cls, source: str, pin: str) -> PayForm:
-        errors = {}
-        if source != "wallet" and _CARD_SOURCE.fullmatch(source) is None:
-            errors["source"] = "Choose your wallet balance or one of your cards."
-        if pin and _PIN.fullmatch(pin) is None:
-            errors["pin"] = "Your payment PIN is 6 digits."
-        return cls(source=source, pin=pin, errors=errors)
 
 
 def _suggested_source(trade: Trade, balance: int, cards: list[Card]) -> str:
@@ -471,14 +390,13 @@ async def login(
     if errors:
         return await login_page(visit, trade, errors=errors, phone=phone, status=422)
     try:
-        session = await visit.runtime.users.login(phone, password)
+        signed_in = await visit.runtime.users.login(phone, password)
     except Unauthorized:
         errors = {"password": "Wrong phone number or password."}
         return await login_page(visit, trade, errors=errors, phone=phone, status=401)
     response = see_other(page_url(trade_no))
-    lifetime = session.expires_at - visit.runtime.clock.now()
-    max_age = int(lifetime.total_seconds())
-    _set_cookie(response, visit.request, SESSION_COOKIE, session.token, max_age=max_age)
+    lifetime = signed_in.expires_at - visit.runtime.clock.now()
+    visit.start_session(response, signed_in.token, max_age=int(lifetime.total_seconds()))
     return response
 
 
@@ -532,5 +450,5 @@ async def logout(trade_no: str, visit: VisitDep, csrf_token: FormField = "") -> 
     if visit.session_token:
         await visit.runtime.users.logout(visit.session_token)
     response = see_other(page_url(trade_no))
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+    visit.end_session(response)
     return response

@@ -1,5 +1,7 @@
 """`/gateway.do`: the Alipay-compatible open API. Every answer is HTTP 200 with Alipay's
-signed JSON (errors included), never problem+json: the SDKs cannot read anything else."""
+signed JSON (errors included), never problem+json: the SDKs cannot read anything else.
+The exception are the methods a buyer's browser brings (page, wap and app pay): a 303 to
+the hosted checkout of the trade, or an HTML error page naming the sub_code."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from zhifu.api.deps import RuntimeDep
+from zhifu.api.routers import checkout
+from zhifu.openplatform import cashier, errors
+from zhifu.runtime import Runtime
+from zhifu.web.session import see_other
 
 router = APIRouter(tags=["open platform"])
 MEDIA_TYPE = "application/json;charset=utf-8"
@@ -34,8 +40,26 @@ async def merged_params(request: Request) -> dict[str, str]:
 
 async def gateway(request: Request, runtime: RuntimeDep) -> Response:
     """Alipay's gateway: common parameters, RSA2/RSA signature, `biz_content`."""
-    body = await runtime.openplatform.gateway.handle(await merged_params(request))
+    params = await merged_params(request)
+    if cashier.serves(params.get("method", "")):
+        return await open_cashier(request, runtime, params)
+    body = await runtime.openplatform.gateway.handle(params, base_url=str(request.base_url))
     return Response(content=body.encode("utf-8"), media_type=MEDIA_TYPE)
+
+
+async def open_cashier(request: Request, runtime: Runtime, params: dict[str, str]) -> Response:
+    """A buyer arrives with a merchant's signed order: on to the trade's checkout."""
+    answer = await runtime.openplatform.gateway.answer(params, base_url=str(request.base_url))
+    if answer["code"] == errors.SUCCESS:
+        return see_other(checkout.page_url(answer["trade_no"]))
+    visit = await checkout.current_visit(request, runtime)
+    return checkout.status_page(
+        visit,
+        "The shop's payment request was refused",
+        f"{answer['sub_msg']} ({answer['code']} {answer['sub_code']}). "
+        "Nothing was charged: go back to the shop and try again.",
+        status=400,
+    )
 
 
 for verb in ("GET", "POST"):
@@ -45,4 +69,15 @@ for verb in ("GET", "POST"):
         methods=[verb],
         response_class=Response,
         operation_id=f"alipay_gateway_{verb.lower()}",
+    )
+
+
+@router.get("/gateway/bills/{token}", operation_id="alipay_bill_download", response_class=Response)
+async def bill_download(token: str, runtime: RuntimeDep) -> Response:
+    """A bill file behind a link from alipay.data.dataservice.bill.downloadurl.query:
+    a zip of CSV, for as long as the link lives. An unknown or expired link is a 404."""
+    bill = await runtime.openplatform.bills.download(token)
+    disposition = f'attachment; filename="{bill.filename}"'
+    return Response(
+        bill.content, media_type="application/zip", headers={"Content-Disposition": disposition}
     )

@@ -22,6 +22,12 @@ class Credentials(BaseModel):
     password: str = Field(max_length=256, description="8 to 128 characters")
 
 
+class SignUp(Credentials):
+    sandbox: bool = Field(
+        False, strict=True, description="A developer's test buyer: holds only sandbox money"
+    )
+
+
 class PinChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pin: str = Field(max_length=16, description="6 digits, not a run nor all one digit")
@@ -43,11 +49,12 @@ async def profile(runtime: Runtime, user: User) -> dict[str, Any]:
 
 
 @router.post("/users", status_code=201)
-async def sign_up(
-    body: Credentials, runtime: RuntimeDep, key: OptionalIdempotencyKey
-) -> dict[str, Any]:
-    """Register with a phone number and password; opens the user's CNY wallet (tier 0)."""
-    user = await runtime.users.signup(body.phone, body.password, idempotency_key=key)
+async def sign_up(body: SignUp, runtime: RuntimeDep, key: OptionalIdempotencyKey) -> dict[str, Any]:
+    """Register with a phone number and password; opens the user's CNY wallet (tier 0).
+    A sandbox user's wallet is in the sandbox book: it can pay only sandbox merchants."""
+    user = await runtime.users.signup(
+        body.phone, body.password, sandbox=body.sandbox, idempotency_key=key
+    )
     return user.to_dict()
 
 

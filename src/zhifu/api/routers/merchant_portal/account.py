@@ -1,0 +1,133 @@
+"""Signing in and out, and the dashboard: today's takings, the last 30 days as a chart,
+balances and the latest trades."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from zhifu.api.routers.merchant_portal.common import (
+    HOME,
+    PREFIX,
+    SIGN_IN,
+    FormField,
+    PortalVisit,
+    VisitDep,
+    form_expired,
+    render,
+)
+from zhifu.api.routers.site import local_path
+from zhifu.errors import Unauthorized
+from zhifu.payments.merchant_reports import TradeQuery
+from zhifu.payments.portal_logins import LoginLocked
+from zhifu.web.charts import bar_chart
+from zhifu.web.forms import Errors, error_message, required
+from zhifu.web.i18n import N_
+from zhifu.web.session import see_other
+
+router = APIRouter()
+
+CHART_DAYS = 30
+RECENT = 5
+Next = Annotated[str | None, Query(max_length=2000)]
+
+
+def _next(target: str | None) -> str:
+    path = local_path(target, HOME)
+    return path if path.startswith(f"{PREFIX}/") else HOME
+
+
+def login_page(
+    visit: PortalVisit,
+    *,
+    errors: Errors | None = None,
+    login: str = "",
+    target: str = HOME,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        visit,
+        "login.html",
+        title=N_("Sign in to the merchant portal"),
+        status=status,
+        errors=errors,
+        login=login,
+        next=target,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def show_login(visit: VisitDep, next: Next = None) -> Response:
+    if visit.user is not None:
+        return see_other(_next(next))
+    return login_page(visit, target=_next(next))
+
+
+@router.post("/login")
+async def login(
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    login: FormField = "",
+    password: FormField = "",
+    next: FormField = "",
+) -> Response:
+    if not visit.csrf_ok(csrf_token):
+        return form_expired(visit, SIGN_IN)
+    target = _next(next)
+    errors: Errors = {}
+    login = required(login, "login", visit._("Enter your login name or phone number."), errors)
+    if not password:
+        errors["password"] = visit._("Enter your password.")
+    if errors:
+        return login_page(visit, errors=errors, login=login, target=target, status=422)
+    try:
+        signed_in = await visit.runtime.payments.portal.sign_in(login, password)
+    except (Unauthorized, LoginLocked) as error:
+        if isinstance(error, LoginLocked):
+            errors = {"password": error_message(error, visit._)}
+        else:
+            errors = {"password": visit._("Wrong login or password.")}
+        return login_page(visit, errors=errors, login=login, target=target, status=error.status)
+    response = see_other(target)
+    lifetime = signed_in.expires_at - visit.runtime.clock.now()
+    visit.start_session(response, signed_in.token, max_age=int(lifetime.total_seconds()))
+    return response
+
+
+@router.post("/logout")
+async def logout(visit: VisitDep, csrf_token: FormField = "") -> Response:
+    if not visit.csrf_ok(csrf_token):
+        return form_expired(visit)
+    if visit.session_token:
+        await visit.runtime.payments.portal.sign_out(visit.session_token)
+    response = see_other(SIGN_IN)
+    visit.end_session(response)
+    return response
+
+
+@router.get("", include_in_schema=False)
+async def portal_root() -> Response:
+    return see_other(HOME)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(visit: VisitDep) -> Response:
+    if visit.user is None:
+        return visit.to_sign_in()
+    payments, merchant = visit.runtime.payments, visit.merchant
+    days = await payments.reports.takings(merchant.id, days=CHART_DAYS)
+    chart = bar_chart([(day.day.strftime("%m-%d"), day.gross) for day in days])
+    recent = await payments.reports.search(merchant.id, TradeQuery(limit=RECENT))
+    return render(
+        visit,
+        "dashboard.html",
+        title=N_("Dashboard"),
+        merchant=merchant,
+        today=days[-1],
+        days=days,
+        chart=chart,
+        balances=await payments.merchants.balances(merchant.id),
+        recent=recent.trades,
+    )

@@ -1,0 +1,104 @@
+"""Stores and their terminals, and each store's static QR code (the customer types the
+amount), through MerchantService and PaymentMethods.store_qr."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import HTMLResponse, Response
+
+from zhifu.api.routers.merchant_portal.common import (
+    PREFIX,
+    FormField,
+    PortalVisit,
+    VisitDep,
+    form_expired,
+    not_found,
+    render,
+)
+from zhifu.api.schemas import MAX_ID
+from zhifu.errors import NotFound
+from zhifu.web import codes
+from zhifu.web.forms import Errors
+from zhifu.web.i18n import N_
+from zhifu.web.session import see_other
+
+router = APIRouter()
+
+STORES = f"{PREFIX}/stores"
+NAME_MAX = 100
+StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
+
+
+async def stores_page(
+    visit: PortalVisit,
+    *,
+    errors: Errors | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    payments, merchant = visit.runtime.payments, visit.merchant
+    stores: list[dict[str, Any]] = await payments.merchants.stores(merchant.id)
+    for store in stores:
+        payload = await payments.methods.store_qr(merchant, store["id"])
+        store["qr"] = codes.qr_svg(payload, scale=4)
+        store["payload"] = payload
+    return render(
+        visit,
+        "stores.html",
+        title=N_("Stores and terminals"),
+        status=status,
+        errors=errors,
+        stores=stores,
+        values=values or {},
+    )
+
+
+@router.get("/stores", response_class=HTMLResponse)
+async def show_stores(visit: VisitDep) -> Response:
+    if visit.user is None:
+        return visit.to_sign_in()
+    return await stores_page(visit)
+
+
+def _name(visit: PortalVisit, text: str) -> tuple[str, str | None]:
+    """The trimmed name, and what is wrong with it."""
+    name = text.strip()
+    if not name:
+        return name, visit._("Enter a name.")
+    if len(name) > NAME_MAX or not name.isprintable():
+        return name, visit._("A name has at most 100 characters, on one line.")
+    return name, None
+
+
+@router.post("/stores")
+async def add_store(visit: VisitDep, csrf_token: FormField = "", name: FormField = "") -> Response:
+    if visit.user is None:
+        return visit.to_sign_in()
+    if not visit.csrf_ok(csrf_token):
+        return form_expired(visit, STORES)
+    name, wrong = _name(visit, name)
+    if wrong:
+        return await stores_page(visit, errors={"name": wrong}, values={"name": name}, status=422)
+    await visit.runtime.payments.merchants.add_store(visit.merchant.id, name)
+    return see_other(STORES)
+
+
+@router.post("/stores/{store_id}/terminals")
+async def add_terminal(
+    store_id: StoreId, visit: VisitDep, csrf_token: FormField = "", label: FormField = ""
+) -> Response:
+    if visit.user is None:
+        return visit.to_sign_in()
+    if not visit.csrf_ok(csrf_token):
+        return form_expired(visit, STORES)
+    field = f"label-{store_id}"
+    label, wrong = _name(visit, label)
+    if wrong:
+        return await stores_page(visit, errors={field: wrong}, values={field: label}, status=422)
+    try:
+        await visit.runtime.payments.merchants.add_terminal(visit.merchant.id, store_id, label)
+    except NotFound:
+        return not_found(visit)
+    return see_other(STORES)

@@ -1,0 +1,215 @@
+"""What every wallet page shares: the signed-in consumer, rendering, money-form keys.
+
+The wallet's cookies live under /wallet: `zhifu_wallet` holds the token of
+UserService.login, `zhifu_csrf` the CSRF nonce (zhifu.web.session). A page for signed-in
+consumers sends anyone else to the sign-in page and back.
+
+Every money action is two steps. The first form is checked field by field; then a
+confirmation page shows what will happen and carries a fresh `form_key`. Confirming
+calls the service with that key as its idempotency key, so the same confirmation posted
+twice (a double click, a resubmitted page) is one request: the second replays the
+first's result. A refusal renders the confirmation again with a new key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from zhifu.api.deps import RuntimeDep
+from zhifu.identity import Card, User
+from zhifu.runtime import Runtime
+from zhifu.transfers import StatementItem
+from zhifu.web import pages, session
+from zhifu.web.forms import Errors
+from zhifu.web.i18n import N_
+from zhifu.web.session import new_form_key, see_other
+
+PREFIX = "/wallet"
+SPACE = session.CookieSpace(path=PREFIX, session_cookie="zhifu_wallet")
+HOME = f"{PREFIX}/"
+SIGN_IN = f"{PREFIX}/login"
+
+FormField = Annotated[str, Form()]
+
+# The kinds of wallet movement, as people call them.
+KINDS = {
+    "payment": N_("Payment"),
+    "refund": N_("Refund"),
+    "transfer": N_("Transfer"),
+    "topup": N_("Top-up"),
+    "withdrawal": N_("Withdrawal"),
+    "escrow": N_("Guaranteed payment"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalletVisit(session.Visit):
+    runtime: Runtime
+    user: User | None
+
+    def _(self, message: str) -> str:
+        return self.gettext(message)
+
+    def to_sign_in(self) -> RedirectResponse:
+        """Off to sign in, and back here afterwards (a GET page; else home)."""
+        request = self.request
+        here = request.url.path if request.method == "GET" else HOME
+        if request.method == "GET" and request.url.query:
+            here += f"?{request.url.query}"
+        return see_other(f"{SIGN_IN}?next={quote(here, safe='/')}")
+
+
+async def current_visit(request: Request, runtime: RuntimeDep) -> WalletVisit:
+    user = await session.signed_in_consumer(runtime.users, SPACE.session_token(request))
+    return WalletVisit.of(request, SPACE, runtime=runtime, user=user)
+
+
+VisitDep = Annotated[WalletVisit, Depends(current_visit)]
+
+
+def render(
+    visit: WalletVisit,
+    template: str,
+    *,
+    title: str,
+    status: int = 200,
+    errors: Errors | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A wallet page; `title` is an English message id, translated here."""
+    context.setdefault("refresh_seconds", 0)
+    return pages.render(
+        visit,
+        f"wallet/{template}",
+        title=visit.gettext(title),
+        status=status,
+        scripts=True,
+        errors=errors or {},
+        user=visit.user,
+        **context,
+    )
+
+
+def message_page(
+    visit: WalletVisit,
+    heading: str,
+    message: str,
+    *,
+    status: int,
+    link_url: str = HOME,
+    link_text: str = N_("Back to your wallet"),
+) -> HTMLResponse:
+    """A page that only says something (not found, form expired). Texts are message ids."""
+    return render(
+        visit,
+        "message.html",
+        title=heading,
+        status=status,
+        heading=visit.gettext(heading),
+        message=visit.gettext(message),
+        link_url=link_url,
+        link_text=visit.gettext(link_text),
+    )
+
+
+def not_found(visit: WalletVisit) -> HTMLResponse:
+    return message_page(
+        visit, N_("Not found"), N_("There is nothing here, or it is not yours."), status=404
+    )
+
+
+def form_expired(visit: WalletVisit, back_to: str = HOME) -> HTMLResponse:
+    return message_page(
+        visit,
+        N_("Your form expired"),
+        N_("For your safety the form could not be accepted. Nothing was done: start again."),
+        status=403,
+        link_url=back_to,
+        link_text=N_("Start again"),
+    )
+
+
+def kind_name(visit: WalletVisit, kind: str) -> str:
+    return visit.gettext(KINDS[kind]) if kind in KINDS else kind.replace("_", " ")
+
+
+def named_kinds(visit: WalletVisit, items: list[StatementItem]) -> list[tuple[StatementItem, str]]:
+    return [(item, kind_name(visit, item.kind)) for item in items]
+
+
+# Card networks as they write their names.
+BRAND_NAMES = {
+    "unionpay": "UnionPay", "visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
+    "jcb": "JCB", "diners": "Diners Club", "discover": "Discover", "maestro": "Maestro",
+}  # fmt: skip
+
+
+def card_label(visit: WalletVisit, card: Card) -> str:
+    if card.kind == "account":
+        kind = visit.gettext("Bank account")
+    else:
+        kind = BRAND_NAMES.get(card.brand) or visit.gettext("Bank card")
+    bank = f" · {card.bank}" if card.bank else ""
+    return f"{kind} •••• {card.last4}{bank}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A way to pay shown as a radio choice: the wallet balance or a linked card."""
+
+    value: str
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a confirmation page shows and what its form sends on (all texts translated)."""
+
+    heading: str
+    action: str
+    facts: list[tuple[str, str]]
+    fields: dict[str, str]
+    button: str
+    back_url: str
+    pin: bool = False
+    sources: list[Source] = field(default_factory=list)
+    source: str = ""
+    notice: str = ""
+
+
+def confirm_page(
+    visit: WalletVisit,
+    confirmation: Confirmation,
+    *,
+    errors: Errors | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The confirmation step of a money action, with a fresh form key."""
+    return render(
+        visit,
+        "confirm.html",
+        title=N_("Confirm"),
+        status=status,
+        errors=errors,
+        confirmation=confirmation,
+        form_key=new_form_key(),
+    )
+
+
+async def sources(visit: WalletVisit, user: User, currency: str = "CNY") -> list[Source]:
+    """The wallet balance and each linked card, as ways to pay."""
+    runtime = visit.runtime
+    balance = (await runtime.transfers.balance(user.id, currency)).available
+    wallet = Source(
+        "wallet",
+        visit._("Wallet balance"),
+        visit._("{amount} available").format(amount=visit.money(balance, currency)),
+    )
+    cards = await runtime.cards.list(user.id)
+    return [wallet, *(Source(f"card:{card.id}", card_label(visit, card), "") for card in cards)]

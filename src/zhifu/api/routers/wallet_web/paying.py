@@ -1,0 +1,442 @@
+"""Paying shops: scan a merchant's QR code, show my payment code, my trades and escrow.
+
+Scanning reads the code's text (pasted, or decoded on the server from an uploaded
+picture) with PaymentMethods.scan. A dynamic code names a trade: its page shows the
+merchant and amount and pays with the PIN through Payments.pay, whose idempotency key is
+the trade itself (a trade the buyer already paid is returned, not paid again). A static
+code asks for the amount, then a confirmation whose form key is the idempotency key of
+PaymentMethods.pay_static. A pasted checkout link opens the hosted checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Path, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from zhifu.api.routers.wallet_web.common import (
+    PREFIX,
+    Confirmation,
+    FormField,
+    VisitDep,
+    WalletVisit,
+    confirm_page,
+    form_expired,
+    message_page,
+    not_found,
+    render,
+    sources,
+)
+from zhifu.errors import ZhifuError
+from zhifu.identity import User
+from zhifu.money import format_decimal
+from zhifu.payments import paycode
+from zhifu.payments.devices import PaymentCodesExhausted
+from zhifu.payments.errors import TradeNotFound
+from zhifu.payments.methods import Scanned
+from zhifu.payments.states import EscrowState, TradeState
+from zhifu.payments.trades import Trade
+from zhifu.web import codes
+from zhifu.web.forms import Errors, PayForm, error_message, parse_amount, refusal
+from zhifu.web.i18n import N_
+from zhifu.web.session import see_other, valid_form_key
+
+router = APIRouter()
+
+TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$")]
+PENDING_REFRESH_SECONDS = 3
+ESCROW_LIST = 100
+_CHECKOUT_LINK = re.compile(r"(?:https?://[^/\s]+)?/checkout/([0-9]{1,32})/?")
+# Where a refusal to pay is shown on a trade's page (its fields: source, pin).
+PAY_FIELDS = {
+    code: "source"
+    for code in ("insufficient_funds", "card_declined", "card_unlinked", "not_found",
+                 "balance_cap_exceeded", "card_payment_in_progress", "card_charged_to_wallet")
+}  # fmt: skip
+# Escrow steps the buyer may take, by the escrow state they start from.
+CAN_CONFIRM = (EscrowState.PAID, EscrowState.SHIPPED)
+CAN_ASK_REFUND = (EscrowState.PAID, EscrowState.SHIPPED)
+
+
+# Scanning.
+
+
+def scan_page(
+    visit: WalletVisit, *, errors: Errors | None = None, payload: str = "", status: int = 200
+) -> HTMLResponse:
+    return render(
+        visit, "scan.html", title=N_("Scan to pay"), status=status, errors=errors, payload=payload
+    )
+
+
+@router.get("/scan", response_class=HTMLResponse)
+async def show_scan(visit: VisitDep) -> Response:
+    if visit.user is None:
+        return visit.to_sign_in()
+    return scan_page(visit)
+
+
+async def _payload(payload: str, picture: UploadFile | None) -> str:
+    """The code's text: decoded from the picture when one was chosen, else as pasted."""
+    if picture is not None and picture.filename:
+        image = await picture.read(codes.MAX_IMAGE_BYTES + 1)
+        return await asyncio.to_thread(codes.read_qr, image)
+    return payload.strip()
+
+
+PICTURE_PROBLEMS = {
+    "not_an_image": N_("This file is not a picture we can read."),
+    "no_qr_code": N_("No QR code found in the picture. Try a sharper photo, or paste the text."),
+    "image_too_large": N_("The picture is too large: 5 MB at most."),
+}
+
+
+def _picture_problem(visit: WalletVisit, error: ZhifuError) -> str:
+    problem = PICTURE_PROBLEMS.get(str(error.details.get("reason")))
+    return visit._(problem) if problem else error_message(error, visit._)
+
+
+@router.post("/scan")
+async def scan(
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    payload: FormField = "",
+    picture: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    if not visit.csrf_ok(csrf_token):
+        return form_expired(visit, f"{PREFIX}/scan")
+    try:
+        text = await _payload(payload, picture)
+    except ZhifuError as error:
+        return scan_page(visit, errors={"picture": _picture_problem(visit, error)}, status=422)
+    if not text:
+        errors = {"payload": visit._("Paste the code's text, or choose a picture of it.")}
+        return scan_page(visit, errors=errors, status=422)
+    if link := _CHECKOUT_LINK.fullmatch(text):
+        return see_other(f"/checkout/{link.group(1)}")
+    try:
+        scanned = await visit.runtime.payments.methods.scan(user.id, text)
+    except ZhifuError as error:
+        fields = {"trade_not_found": "payload", "not_found": "payload"}
+        return scan_page(visit, errors=refusal(error, visit._, fields), payload=text, status=422)
+    if scanned.trade is not None:
+        return see_other(trade_url(scanned.trade.trade_no))
+    return static_page(visit, scanned, text)
+
+
+def _store_name(scanned: Scanned) -> str:
+    name = scanned.merchant.name
+    return f"{name} · {scanned.subject}" if scanned.subject != name else name
+
+
+def static_page(
+    visit: WalletVisit,
+    scanned: Scanned,
+    payload: str,
+    *,
+    amount: str = "",
+    errors: Errors | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """A store's code: the payer types the amount."""
+    return render(
+        visit, "scan_amount.html", title=N_("Scan to pay"), status=status, errors=errors,
+        payee=_store_name(scanned), currency=scanned.currency, payload=payload, amount=amount,
+    )  # fmt: skip
+
+
+def static_confirmation(
+    visit: WalletVisit, scanned: Scanned, payload: str, amount: int
+) -> Confirmation:
+    money = visit.money(amount, scanned.currency)
+    return Confirmation(
+        heading=visit._("Pay {payee}").format(payee=_store_name(scanned)),
+        action=f"{PREFIX}/scan/pay",
+        facts=[(visit._("Pay to"), _store_name(scanned)), (visit._("Amount"), money),
+               (visit._("From"), visit._("Wallet balance"))],
+        fields={"payload": payload, "amount": format_decimal(amount, scanned.currency)},
+        button=visit._("Pay {amount}").format(amount=money),
+        back_url=f"{PREFIX}/scan",
+        pin=True,
+    )  # fmt: skip
+
+
+async def _scanned_store(visit: WalletVisit, user: User, payload: str) -> Scanned | None:
+    try:
+        scanned = await visit.runtime.payments.methods.scan(user.id, payload)
+    except ZhifuError:
+        return None
+    return scanned if scanned.trade is None else None
+
+
+@router.post("/scan/amount")
+async def review_static(
+    visit: VisitDep, csrf_token: FormField = "", payload: FormField = "", amount: FormField = ""
+) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    scanned = await _scanned_store(visit, user, payload)
+    if not visit.csrf_ok(csrf_token) or scanned is None:
+        return form_expired(visit, f"{PREFIX}/scan")
+    value, errors = parse_amount(amount, scanned.currency, visit._)
+    if value is None:
+        return static_page(visit, scanned, payload, amount=amount, errors=errors, status=422)
+    return confirm_page(visit, static_confirmation(visit, scanned, payload, value))
+
+
+@router.post("/scan/pay")
+async def pay_static(
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    form_key: FormField = "",
+    payload: FormField = "",
+    amount: FormField = "",
+    pin: FormField = "",
+) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    scanned = await _scanned_store(visit, user, payload)
+    if not visit.csrf_ok(csrf_token) or scanned is None or not valid_form_key(form_key):
+        return form_expired(visit, f"{PREFIX}/scan")
+    value, _ = parse_amount(amount, scanned.currency, visit._)
+    if value is None:
+        return form_expired(visit, f"{PREFIX}/scan")
+    try:
+        trade = await visit.runtime.payments.methods.pay_static(
+            user.id, payload, value, idempotency_key=f"wallet:{form_key}", pin=pin or None
+        )
+    except ZhifuError as error:
+        confirmation = static_confirmation(visit, scanned, payload, value)
+        errors = refusal(error, visit._)
+        return confirm_page(visit, confirmation, errors=errors, status=error.status)
+    return see_other(trade_url(trade.trade_no))
+
+
+# A trade of mine (or one waiting for a buyer, as scanning shows it).
+
+
+def trade_url(trade_no: str) -> str:
+    return f"{PREFIX}/trades/{trade_no}"
+
+
+async def _trade(visit: WalletVisit, user: User, trade_no: str) -> Trade | None:
+    try:
+        return await visit.runtime.payments.methods.buyer_trade(user.id, trade_no)
+    except TradeNotFound:
+        return None
+
+
+def _payable(trade: Trade, now: datetime) -> bool:
+    return trade.state == TradeState.WAIT_BUYER_PAY and trade.expires_at > now
+
+
+async def trade_page(
+    visit: WalletVisit,
+    user: User,
+    trade: Trade,
+    *,
+    source: str = "wallet",
+    errors: Errors | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    runtime = visit.runtime
+    merchant = await runtime.payments.merchants.get(trade.merchant_id)
+    payable = _payable(trade, runtime.clock.now())
+    latest = await runtime.payments.cards.latest(trade.trade_no, user.id)
+    charging = latest is not None and latest.charging
+    choices = await sources(visit, user, trade.currency) if payable and not charging else []
+    return render(
+        visit, "trade.html", title=N_("Payment"), status=status, errors=errors,
+        trade=trade, merchant=merchant, payable=payable and not charging, charging=charging,
+        sources=choices, source=source,
+        can_confirm=trade.buyer_user_id == user.id and trade.escrow_state in CAN_CONFIRM,
+        can_ask_refund=trade.buyer_user_id == user.id and trade.escrow_state in CAN_ASK_REFUND,
+        refresh_seconds=PENDING_REFRESH_SECONDS if charging else 0,
+    )  # fmt: skip
+
+
+@router.get("/trades/{trade_no}", response_class=HTMLResponse)
+async def show_trade(trade_no: TradeNo, visit: VisitDep) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    trade = await _trade(visit, user, trade_no)
+    if trade is None:
+        return not_found(visit)
+    return await trade_page(visit, user, trade)
+
+
+@router.post("/trades/{trade_no}/pay")
+async def pay_trade(
+    trade_no: TradeNo,
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    source: FormField = "",
+    pin: FormField = "",
+) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    if not visit.csrf_ok(csrf_token):
+        return form_expired(visit, trade_url(trade_no))
+    trade = await _trade(visit, user, trade_no)
+    if trade is None:
+        return not_found(visit)
+    form = PayForm.parse(source, pin)
+    if form.errors:
+        errors = {name: visit._(message) for name, message in form.errors.items()}
+        return await trade_page(visit, user, trade, source=source, errors=errors, status=422)
+    try:
+        await visit.runtime.payments.pay(
+            trade_no, user.id, funding=form.funding, card_id=form.card_id,
+            pin=form.pin or None, method="qr",
+        )  # fmt: skip
+    except ZhifuError as error:
+        trade = await _trade(visit, user, trade_no)
+        if trade is None:
+            return not_found(visit)
+        errors = refusal(error, visit._, PAY_FIELDS)
+        return await trade_page(
+            visit, user, trade, source=source, errors=errors, status=error.status
+        )
+    return see_other(trade_url(trade_no))
+
+
+# Guaranteed (escrow) trades: confirm receipt, or ask for the money back.
+
+
+@router.get("/escrow", response_class=HTMLResponse)
+async def escrow_list(visit: VisitDep) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    trades = await visit.runtime.payments.trades.list_for_buyer(user.id, ESCROW_LIST)
+    guaranteed = [trade for trade in trades if trade.escrow and trade.paid_at is not None]
+    merchants = {}
+    for trade in guaranteed:
+        if trade.merchant_id not in merchants:
+            merchants[trade.merchant_id] = await visit.runtime.payments.merchants.get(
+                trade.merchant_id
+            )
+    return render(
+        visit, "escrow.html", title=N_("Guaranteed orders"), trades=guaranteed, merchants=merchants
+    )
+
+
+ESCROW_STEPS = {
+    "confirm-receipt": (CAN_CONFIRM, N_("Confirm you received the goods"),
+                        N_("Confirm receipt"), N_("The seller is paid. This cannot be undone.")),
+    "refund-request": (CAN_ASK_REFUND, N_("Ask for a refund"), N_("Ask for a refund"),
+                       N_("The seller agrees or refuses; a refusal goes to zhifu to decide.")),
+}  # fmt: skip
+
+
+def escrow_confirmation(visit: WalletVisit, trade: Trade, step: str, merchant: str) -> Confirmation:
+    _, heading, button, notice = ESCROW_STEPS[step]
+    return Confirmation(
+        heading=visit._(heading),
+        action=f"{trade_url(trade.trade_no)}/{step}",
+        facts=[(visit._("Seller"), merchant), (visit._("Order"), trade.subject),
+               (visit._("Amount"), visit.money(trade.amount, trade.currency))],
+        fields={},
+        button=visit._(button),
+        back_url=trade_url(trade.trade_no),
+        notice=visit._(notice),
+    )  # fmt: skip
+
+
+async def _escrow_trade(visit: WalletVisit, user: User, trade_no: str, step: str) -> Trade | None:
+    trade = await _trade(visit, user, trade_no)
+    allowed = ESCROW_STEPS[step][0]
+    if trade is None or trade.buyer_user_id != user.id or trade.escrow_state not in allowed:
+        return None
+    return trade
+
+
+@router.get("/trades/{trade_no}/{step}", response_class=HTMLResponse)
+async def review_escrow_step(trade_no: TradeNo, step: str, visit: VisitDep) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    if step not in ESCROW_STEPS:
+        return not_found(visit)
+    trade = await _escrow_trade(visit, user, trade_no, step)
+    if trade is None:
+        return message_page(
+            visit, N_("Nothing to do"), N_("This order cannot take this step now."), status=409,
+            link_url=trade_url(trade_no), link_text=N_("Back to the order"),
+        )  # fmt: skip
+    merchant = await visit.runtime.payments.merchants.get(trade.merchant_id)
+    return confirm_page(visit, escrow_confirmation(visit, trade, step, merchant.name))
+
+
+@router.post("/trades/{trade_no}/{step}")
+async def take_escrow_step(
+    trade_no: TradeNo,
+    step: str,
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    form_key: FormField = "",
+) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    if step not in ESCROW_STEPS:
+        return not_found(visit)
+    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+        return form_expired(visit, trade_url(trade_no))
+    escrow, key = visit.runtime.payments.escrow, f"wallet:{form_key}"
+    try:
+        if step == "confirm-receipt":
+            await escrow.confirm(user.id, trade_no, key=key)
+        else:
+            await escrow.request_refund(user.id, trade_no, key=key)
+    except TradeNotFound:
+        return not_found(visit)
+    except ZhifuError as error:
+        return message_page(
+            visit, N_("Nothing to do"), N_("This order cannot take this step now."),
+            status=error.status, link_url=trade_url(trade_no), link_text=N_("Back to the order"),
+        )  # fmt: skip
+    return see_other(trade_url(trade_no))
+
+
+# My payment code.
+
+
+def seconds_to_next_code(now: datetime) -> int:
+    """Until the next time step, when the page fetches a fresh code."""
+    into_step = int(now.timestamp()) % paycode.STEP_SECONDS
+    return max(paycode.STEP_SECONDS - into_step, 1)
+
+
+@router.get("/paycode", response_class=HTMLResponse)
+async def show_paycode(visit: VisitDep) -> Response:
+    user = visit.user
+    if user is None:
+        return visit.to_sign_in()
+    runtime = visit.runtime
+    try:
+        code = await runtime.payments.devices.current_code(user.id)
+    except PaymentCodesExhausted:
+        return message_page(
+            visit, N_("Payment code"),
+            N_("Six codes were used this minute. Wait for the next minute."), status=429,
+            link_url=f"{PREFIX}/paycode", link_text=N_("Try again"),
+        )  # fmt: skip
+    waiting = await runtime.payments.methods.awaiting_buyer(user.id, limit=5)
+    return render(
+        visit, "paycode.html", title=N_("Payment code"), code=code,
+        barcode=codes.barcode_svg(code.code), qr=codes.qr_svg(code.code, scale=6),
+        refresh_seconds=seconds_to_next_code(runtime.clock.now()), waiting=waiting,
+        grouped=" ".join(code.code[i : i + 4] for i in range(0, len(code.code), 4)),
+    )  # fmt: skip
