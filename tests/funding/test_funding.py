@@ -15,7 +15,7 @@ from tests.funding.support import (
     assert_books_balance,
     key,
 )
-from tests.identity.support import PIN
+from tests.identity.support import PASSWORD, PIN, random_phone
 from zhifu.db import Database
 from zhifu.errors import (
     BalanceCapExceeded,
@@ -79,6 +79,27 @@ async def test_a_topup_charges_the_card_into_the_wallet(funding: Funding) -> Non
     wallet = await wallet_balance(funding, user_id)
     assert (wallet.posted, wallet.pending_in) == (12_345, 0)
     assert await funding.service.get(user_id, order.id) == order
+    await assert_books_balance(funding.ledger)
+
+
+async def test_a_sandbox_users_topup_is_sandbox_money(funding: Funding) -> None:
+    """The bank pays a sandbox wallet from the sandbox clearing account, never the live one."""
+    user = await funding.users.signup(random_phone(), PASSWORD, kyc_tier=1, sandbox=True)
+    card = await funding.card(user.id)
+    order = await topup(funding, user.id, card.id, 5_000)
+    assert order.state is OrderState.SUCCEEDED
+    rows = await funding.service.db.fetch_all(
+        """
+        select a.code, a.book, p.amount from ledger_posting p
+        join ledger_account a on a.id = p.account_id
+        where p.entry_id = (select entry_id from ledger_hold where id = %s)
+        """,
+        (order.hold_id,),
+    )
+    assert {(row["code"], row["book"], row["amount"]) for row in rows} == {
+        ("sandbox:platform:bank_clearing:CNY", "sandbox", -5_000),
+        (f"user:{user.id}:wallet:CNY", "sandbox", 5_000),
+    }
     await assert_books_balance(funding.ledger)
 
 

@@ -5,12 +5,15 @@ of methods it may call.
 A service provider's (ISV) app (`isv`) may also act for the merchants that authorised it,
 with an app_auth_token (see authorisation.py). Each app is pinned to the platform key its
 merchant has configured (`platform_key_id`, see keys.py): a new app to the newest key.
-The `sandbox` flag is stored only; sandbox apps still move real zhifu money until
-sandbox accounts are separated.
+A sandbox app belongs to a sandbox merchant, so it moves only sandbox money.
+
+An app's fields never change once registered, so each process keeps the apps it has
+read (the gateway looks its caller up on every request).
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,6 +52,10 @@ APP_ID_PREFIX = "2021"
 _COLUMNS = "app_id, merchant_id, isv, sandbox, public_key, allowed_methods, created_at"
 
 
+_CACHED_APPS = 100_000  # past this the cache starts over
+_public_key = functools.lru_cache(maxsize=4096)(load_public_key)
+
+
 class AppNotFound(NotFound):
     code = "app_not_found"
     title = "App not found"
@@ -65,7 +72,7 @@ class App:
     created_at: datetime
 
     def verifier(self) -> rsa.RSAPublicKey:
-        return load_public_key(self.public_key)
+        return _public_key(self.public_key)
 
     def may_call(self, method: str) -> bool:
         return method in self.allowed_methods
@@ -102,6 +109,7 @@ class AppService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._apps: dict[str, App] = {}
 
     async def create(
         self,
@@ -138,8 +146,13 @@ class AppService:
         return await self.db.transaction(work)
 
     async def get(self, app_id: str) -> App:
+        if app_id in self._apps:
+            return self._apps[app_id]
         query = f"select {_COLUMNS} from open_app where app_id = %s"
         row = await self.db.fetch_one(query, (app_id,))
         if row is None:
             raise AppNotFound("no such app", app_id=app_id[:32])
-        return _app(row)
+        if len(self._apps) >= _CACHED_APPS:
+            self._apps.clear()
+        app = self._apps[app_id] = _app(row)
+        return app
