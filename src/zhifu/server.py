@@ -56,7 +56,8 @@ async def serve_async(settings: Settings) -> None:
             print(await seed_and_describe(runtime), flush=True)
         print(
             f"zhifu is running at http://{settings.host}:{settings.port}  "
-            f"(API docs: /docs, health: /healthz, metrics: /metrics; Ctrl-C to stop)",
+            f"(wallet: /wallet/, merchant portal: /merchant/, Alipay gateway: /gateway.do, "
+            f"API docs: /docs, health: /healthz, metrics: /metrics; Ctrl-C to stop)",
             flush=True,
         )
         await server.serve()
