@@ -94,6 +94,7 @@ class UserService:
         self.clock = clock
         self.hasher = hasher or Hasher()
         self._wallets: dict[tuple[int, str], int] = {}
+        self._phones: dict[int, str] = {}
 
     # Sign-up and sessions.
 
@@ -294,6 +295,17 @@ class UserService:
 
         await self.db.transaction(work)
         return await self.get(user_id)
+
+    async def masked_phone(self, user_id: int) -> str:
+        """The user's phone as others may see it (138****0001). A phone number never
+        changes once registered, so each process keeps the ones it has read."""
+        phone = self._phones.get(user_id)
+        if phone is None:
+            phone = (await self.get(user_id)).phone
+            if len(self._phones) >= WALLET_CACHE_SIZE:
+                self._phones.clear()
+            self._phones[user_id] = phone
+        return mask_phone(phone)
 
     async def wallet(self, user_id: int, currency: str = "CNY") -> int:
         """The ledger account of the user's wallet in `currency` (opened if missing)."""

@@ -190,4 +190,4 @@ class AlipayNotifications:
     async def _logon_id(self, trade: Trade) -> str:
         if trade.buyer_user_id is None:
             return ""
-        return (await self.users.get(trade.buyer_user_id)).masked_phone
+        return await self.users.masked_phone(trade.buyer_user_id)

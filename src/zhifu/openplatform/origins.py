@@ -10,6 +10,10 @@ The origin is written before the handler makes the trade, never after: a trade m
 paid in the very transaction that makes it (alipay.trade.pay), and its first event must
 already find the app. The first request for an out_trade_no decides; if no trade came of
 it, the origin is taken back.
+
+Only what will be read is written: an origin for a request with a notify_url (its
+notifications), and for the cashier's methods (their signed return). A trade made with
+neither, the usual point-of-sale `alipay.trade.pay`, costs no extra write.
 """
 
 from __future__ import annotations
@@ -65,17 +69,23 @@ class TradeOrigins:
         self.clock = clock
         self.trades = trades
 
-    def recording(self, handlers: dict[str, Handler]) -> dict[str, Handler]:
-        """The handlers, those that make trades recording where each trade came from."""
+    def recording(
+        self, handlers: dict[str, Handler], *, always: frozenset[str] = frozenset()
+    ) -> dict[str, Handler]:
+        """The handlers, those that make trades recording where each trade came from:
+        the methods in `always` every time, the others when given a notify_url."""
         return {
-            method: self._recorded(handler) if method in TRADE_MAKERS else handler
+            method: self._recorded(handler, always=method in always)
+            if method in TRADE_MAKERS
+            else handler
             for method, handler in handlers.items()
         }
 
-    def _recorded(self, handler: Handler) -> Handler:
+    def _recorded(self, handler: Handler, *, always: bool) -> Handler:
         async def recorded(call: Call) -> dict[str, Any]:
             out_trade_no = _text(call.biz.get("out_trade_no"))
-            fresh = out_trade_no is not None and await self._record(call, out_trade_no)
+            wanted = always or _text(call.params.get("notify_url")) is not None
+            fresh = wanted and out_trade_no is not None and await self._record(call, out_trade_no)
             try:
                 return await handler(call)
             except Exception:

@@ -12,7 +12,7 @@ from zhifu.identity import UserService
 from zhifu.openplatform.apps import App, AppNotFound, AppService
 from zhifu.openplatform.authorisation import AppAuthorisations, AuthorisationMethods
 from zhifu.openplatform.bill_methods import BillMethods
-from zhifu.openplatform.cashier import Cashier
+from zhifu.openplatform.cashier import CASHIER_METHODS, Cashier
 from zhifu.openplatform.fund_methods import FundMethods
 from zhifu.openplatform.gateway import Gateway
 from zhifu.openplatform.keys import PlatformKey, PlatformKeys
@@ -50,7 +50,8 @@ class OpenPlatform:
                 **FundMethods(payments, users).handlers(),
                 **bills.handlers(),
                 **AuthorisationMethods(authorisations, clock).handlers(),
-            }
+            },
+            always=CASHIER_METHODS,
         )
         gateway = Gateway(apps, keys, clock, handlers, authoriser=authorisations.merchant_for)
         notifications = AlipayNotifications(origins, keys, payments.trades, users)

@@ -197,8 +197,10 @@ class TradeMethods:
     async def _buyer_fields(self, trade: Trade) -> dict[str, str]:
         if trade.buyer_user_id is None:
             return {}
-        buyer = await self.users.get(trade.buyer_user_id)
-        return {"buyer_logon_id": buyer.masked_phone, "buyer_user_id": buyer_id(buyer.id)}
+        return {
+            "buyer_logon_id": await self.users.masked_phone(trade.buyer_user_id),
+            "buyer_user_id": buyer_id(trade.buyer_user_id),
+        }
 
     async def _trade_fields(self, trade: Trade) -> dict[str, Any]:
         paid = yuan(trade.amount if trade.paid_at else 0, trade.currency)
