@@ -24,6 +24,9 @@ class Settings:
     # takes to get its final answer.
     bank_latency_ms: float = 0.0
     bank_settle_delay_s: float = 10.0
+    # Encrypts the platform's private keys in the database (ZHIFU_KEY_PASSPHRASE); every
+    # process on one database must be given the same one.
+    key_passphrase: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -44,5 +47,7 @@ class Settings:
         if "ZHIFU_BANK_SETTLE_DELAY_S" in env:
             delay = float(env["ZHIFU_BANK_SETTLE_DELAY_S"])
             settings = replace(settings, bank_settle_delay_s=delay)
+        if env.get("ZHIFU_KEY_PASSPHRASE"):
+            settings = replace(settings, key_passphrase=env["ZHIFU_KEY_PASSPHRASE"])
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -66,7 +66,9 @@ class Runtime:
         bank = BankSimulator.from_settings(db, clock, settings)
         funding = FundingService(db, clock, ledger, users, cards, bank)
         payments = Payments.build(db, clock, users, secret, funding)
-        openplatform = OpenPlatform.build(db, clock, payments, users)
+        openplatform = OpenPlatform.build(
+            db, clock, payments, users, key_passphrase=settings.key_passphrase
+        )
         runtime = cls(
             settings=settings,
             db=db,

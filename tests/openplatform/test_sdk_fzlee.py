@@ -219,3 +219,12 @@ def test_a_service_provider_acts_for_a_merchant_with_isvalipay(
     assert renewed.call("alipay.trade.query", ref)["total_amount"] == "9.90"
     old = acting.call("alipay.trade.query", ref)
     assert (old["code"], old["sub_code"]) == ("20001", "aop.invalid-app-auth-token")
+
+    revoked = httpx.delete(
+        f"{server.url}/v1/merchant/app-authorisations/{isv.job['app_id']}",
+        headers={"Authorization": f"Bearer {seller['secret_key']}"},
+    )
+    assert revoked.status_code == 204, revoked.text
+    after = renewed.call("alipay.trade.query", ref)
+    assert (after["code"], after["sub_code"]) == ("20001", "aop.invalid-app-auth-token"), after
+    assert "revoked" in after["sub_msg"]

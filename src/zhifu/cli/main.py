@@ -16,10 +16,12 @@ from zhifu.cli.common import (
     JsonOutput,
     console,
     emit,
+    err_console,
     run_with_runtime,
     settings,
 )
 from zhifu.db.migrate import upgrade
+from zhifu.errors import ZhifuError
 from zhifu.runtime import Runtime, resolve_database_url
 
 app = typer.Typer(help="zhifu: a self-hostable payment platform.", no_args_is_help=True)
@@ -46,7 +48,11 @@ def serve(
     """Start the REST API and the background worker on one port."""
     from zhifu.server import serve as serve_forever
 
-    serve_forever(settings(data_dir, database_url, host=host, port=port, demo=demo))
+    try:
+        serve_forever(settings(data_dir, database_url, host=host, port=port, demo=demo))
+    except ZhifuError as error:  # a start refused (unreadable platform keys, say)
+        err_console.print(f"[red]error[/red] {error.code}: {error.message}")
+        raise typer.Exit(1) from error
 
 
 @app.command()

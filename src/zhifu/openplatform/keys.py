@@ -18,9 +18,12 @@ against the injected clock on every call, while a change made by another process
 rotation, a merchant's switch) is seen within `CACHE_FOR`; a change made through this
 object is seen at once.
 
-TODO(issue 4): encrypt the private keys at rest (the tokenizer secret is per data
-directory, so it cannot be the key-encryption key while several data directories share
-one database).
+At rest. Given a passphrase (ZHIFU_KEY_PASSPHRASE), private keys are stored encrypted
+(PKCS#8, the best encryption `cryptography` offers) and a key found in clear is encrypted
+on the next load; a process without the passphrase, or with a wrong one, refuses to
+start rather than sign with nothing. Decrypting is slow on purpose, so a loaded private
+key is kept for as long as its row lives. Without a passphrase keys are stored in clear:
+the database's own access control is then their only guard.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.errors import InvalidRequest
+from zhifu.errors import InvalidRequest, ZhifuError
 from zhifu.openplatform.signing import public_pem
 
 PLATFORM_KEY_BITS = 2048
@@ -90,18 +93,43 @@ class _KeyRing:
         return self.loaded_at <= moment < self.loaded_at + CACHE_FOR
 
 
-def _private_pem(key: rsa.RSAPrivateKey) -> str:
+class KeyPassphraseError(ZhifuError):
+    """The stored platform keys cannot be read with the passphrase this process has."""
+
+    code = "key_passphrase"
+    status = 503
+    title = "Platform keys unreadable"
+
+
+def _private_pem(key: rsa.RSAPrivateKey, passphrase: str | None) -> str:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     ).decode("ascii")
 
 
-def _from_row(row: dict[str, Any]) -> PlatformKey:
-    private = serialization.load_pem_private_key(row["private_key"].encode("ascii"), None)
+def _encrypted(pem: str) -> bool:
+    return pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+def _private_key(pem: str, passphrase: str | None) -> rsa.RSAPrivateKey:
+    if _encrypted(pem) and not passphrase:
+        raise KeyPassphraseError(
+            "the platform keys are encrypted: set ZHIFU_KEY_PASSPHRASE to their passphrase"
+        )
+    password = passphrase.encode() if passphrase and _encrypted(pem) else None
+    try:
+        private = serialization.load_pem_private_key(pem.encode("ascii"), password)
+    except ValueError:
+        raise KeyPassphraseError(
+            "ZHIFU_KEY_PASSPHRASE does not decrypt the platform keys"
+        ) from None
     assert isinstance(private, rsa.RSAPrivateKey)
-    return PlatformKey(row["public_key"], private, row["id"], row["created_at"], row["retires_at"])
+    return private
 
 
 def check_grace(grace: timedelta) -> timedelta:
@@ -111,10 +139,12 @@ def check_grace(grace: timedelta) -> timedelta:
 
 
 class PlatformKeys:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, passphrase: str | None = None) -> None:
         self.db = db
         self.clock = clock
+        self._passphrase = passphrase
         self._ring: _KeyRing | None = None
+        self._private: dict[int, rsa.RSAPrivateKey] = {}  # decrypted once per key
 
     async def current(self) -> PlatformKey:
         """The newest key pair, made on first use: new apps are signed with it."""
@@ -186,9 +216,22 @@ class PlatformKeys:
             if not any(row["retires_at"] is None for row in rows):
                 await self._generate(conn)
                 rows = await (await conn.execute(_SIGNING, (now,))).fetchall()
-        keys = {row["id"]: _from_row(row) for row in rows}
+        keys = {row["id"]: await self._from_row(conn, row) for row in rows}
         newest = next(key for key in keys.values() if key.retires_at is None)
         return _KeyRing(keys, newest, now)
+
+    async def _from_row(self, conn: Conn, row: dict[str, Any]) -> PlatformKey:
+        private = self._private.get(row["id"])
+        if private is None:
+            private = self._private[row["id"]] = _private_key(row["private_key"], self._passphrase)
+        if self._passphrase and not _encrypted(row["private_key"]):
+            await conn.execute(
+                "update platform_key set private_key = %s where id = %s",
+                (_private_pem(private, self._passphrase), row["id"]),
+            )
+        return PlatformKey(
+            row["public_key"], private, row["id"], row["created_at"], row["retires_at"]
+        )
 
     async def _pin(self, ring: _KeyRing, app_id: str) -> int | None:
         if app_id in ring.pins:
@@ -212,7 +255,7 @@ class PlatformKeys:
             insert into platform_key (public_key, private_key, created_at)
             values (%s, %s, %s) returning id
             """,
-            (public_pem(private.public_key()), _private_pem(private), now),
+            (public_pem(private.public_key()), _private_pem(private, self._passphrase), now),
         )
         row = await cur.fetchone()
         assert row is not None

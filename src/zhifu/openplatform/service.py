@@ -36,9 +36,15 @@ class OpenPlatform:
 
     @classmethod
     def build(
-        cls, db: Database, clock: Clock, payments: Payments, users: UserService
+        cls,
+        db: Database,
+        clock: Clock,
+        payments: Payments,
+        users: UserService,
+        *,
+        key_passphrase: str | None = None,
     ) -> OpenPlatform:
-        apps, keys = AppService(db, clock), PlatformKeys(db, clock)
+        apps, keys = AppService(db, clock), PlatformKeys(db, clock, key_passphrase)
         bills = BillMethods(db, clock, payments)
         authorisations = AppAuthorisations(db, clock, apps)
         origins = TradeOrigins(db, clock, payments.trades)
