@@ -8,12 +8,14 @@ headers, and a browser that came without a CSRF nonce leaves with one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse
 
 from zhifu.web import environment, i18n
+from zhifu.web.i18n import N_
 from zhifu.web.session import Visit, page_headers
 
 STATIC_PATH = "/static"
@@ -72,3 +74,55 @@ def render(
     if forms:
         visit.keep_nonce(response)
     return response
+
+
+class AppRender(Protocol):
+    def __call__(
+        self, visit: Any, template: str, *, title: str, status: int = 200, **context: Any
+    ) -> HTMLResponse: ...
+
+
+@dataclass(frozen=True)
+class MessagePages:
+    """An app's pages that only say something (not found, form expired), through its
+    own `render` and its `message.html`. Texts are message ids, translated here."""
+
+    render: AppRender
+    home: str
+    back_text: str  # a message id: the link back to the app's home
+
+    def message(
+        self,
+        visit: Visit,
+        heading: str,
+        message: str,
+        *,
+        status: int,
+        link_url: str | None = None,
+        link_text: str | None = None,
+    ) -> HTMLResponse:
+        return self.render(
+            visit,
+            "message.html",
+            title=heading,
+            status=status,
+            heading=visit.gettext(heading),
+            message=visit.gettext(message),
+            link_url=link_url or self.home,
+            link_text=visit.gettext(link_text or self.back_text),
+        )
+
+    def not_found(self, visit: Visit) -> HTMLResponse:
+        return self.message(
+            visit, N_("Not found"), N_("There is nothing here, or it is not yours."), status=404
+        )
+
+    def form_expired(self, visit: Visit, back_to: str | None = None) -> HTMLResponse:
+        return self.message(
+            visit,
+            N_("Your form expired"),
+            N_("For your safety the form could not be accepted. Nothing was done: start again."),
+            status=403,
+            link_url=back_to,
+            link_text=N_("Start again"),
+        )

@@ -144,40 +144,7 @@ def _within(path: str, section: str) -> bool:
     return path == section or path.startswith(f"{section}/")
 
 
-def message_page(
-    visit: PortalVisit,
-    heading: str,
-    message: str,
-    *,
-    status: int,
-    link_url: str = HOME,
-    link_text: str = N_("Back to the dashboard"),
-) -> HTMLResponse:
-    """A page that only says something (not found, form expired). Texts are message ids."""
-    return render(
-        visit,
-        "message.html",
-        title=heading,
-        status=status,
-        heading=visit.gettext(heading),
-        message=visit.gettext(message),
-        link_url=link_url,
-        link_text=visit.gettext(link_text),
-    )
-
-
-def not_found(visit: PortalVisit) -> HTMLResponse:
-    return message_page(
-        visit, N_("Not found"), N_("There is nothing here, or it is not yours."), status=404
-    )
-
-
-def form_expired(visit: PortalVisit, back_to: str = HOME) -> HTMLResponse:
-    return message_page(
-        visit,
-        N_("Your form expired"),
-        N_("For your safety the form could not be accepted. Nothing was done: start again."),
-        status=403,
-        link_url=back_to,
-        link_text=N_("Start again"),
-    )
+MESSAGES = pages.MessagePages(render, HOME, N_("Back to the dashboard"))
+message_page = MESSAGES.message
+not_found = MESSAGES.not_found
+form_expired = MESSAGES.form_expired

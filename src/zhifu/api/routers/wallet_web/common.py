@@ -95,43 +95,10 @@ def render(
     )
 
 
-def message_page(
-    visit: WalletVisit,
-    heading: str,
-    message: str,
-    *,
-    status: int,
-    link_url: str = HOME,
-    link_text: str = N_("Back to your wallet"),
-) -> HTMLResponse:
-    """A page that only says something (not found, form expired). Texts are message ids."""
-    return render(
-        visit,
-        "message.html",
-        title=heading,
-        status=status,
-        heading=visit.gettext(heading),
-        message=visit.gettext(message),
-        link_url=link_url,
-        link_text=visit.gettext(link_text),
-    )
-
-
-def not_found(visit: WalletVisit) -> HTMLResponse:
-    return message_page(
-        visit, N_("Not found"), N_("There is nothing here, or it is not yours."), status=404
-    )
-
-
-def form_expired(visit: WalletVisit, back_to: str = HOME) -> HTMLResponse:
-    return message_page(
-        visit,
-        N_("Your form expired"),
-        N_("For your safety the form could not be accepted. Nothing was done: start again."),
-        status=403,
-        link_url=back_to,
-        link_text=N_("Start again"),
-    )
+MESSAGES = pages.MessagePages(render, HOME, N_("Back to your wallet"))
+message_page = MESSAGES.message
+not_found = MESSAGES.not_found
+form_expired = MESSAGES.form_expired
 
 
 def kind_name(visit: WalletVisit, kind: str) -> str:
