@@ -75,20 +75,25 @@ def ledger(
         raise typer.Exit(1)
 
 
+# The HTTP benchmarks' database options: a fresh database on a server, or the embedded one.
+FreshDatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ZHIFU_DATABASE_URL",
+        help="Benchmark on this PostgreSQL server (in a fresh database).",
+    ),
+]
+EmbeddedDataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="ZHIFU_DATA_DIR", help="Embedded server data dir."),
+]
+
+
 @app.command("payments")
 def payments(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            envvar="ZHIFU_DATABASE_URL",
-            help="Benchmark on this PostgreSQL server (in a fresh database).",
-        ),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", envvar="ZHIFU_DATA_DIR", help="Embedded server data dir."),
-    ] = None,
+    database_url: FreshDatabaseUrl = None,
+    data_dir: EmbeddedDataDir = None,
     clients: Annotated[
         list[int] | None, typer.Option("--clients", min=1, help="Client counts (repeatable).")
     ] = None,
@@ -139,18 +144,8 @@ def print_payments(result: dict[str, Any]) -> None:
 
 @app.command("gateway")
 def gateway(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            envvar="ZHIFU_DATABASE_URL",
-            help="Benchmark on this PostgreSQL server (in a fresh database).",
-        ),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", envvar="ZHIFU_DATA_DIR", help="Embedded server data dir."),
-    ] = None,
+    database_url: FreshDatabaseUrl = None,
+    data_dir: EmbeddedDataDir = None,
     clients: Annotated[int, typer.Option("--clients", min=1, max=64)] = GATEWAY_CLIENTS,
     seconds: Annotated[float, typer.Option("--seconds", min=0.5, max=60)] = 10.0,
     short: Annotated[bool, typer.Option("--short", help="2 s per run.")] = False,
