@@ -19,7 +19,7 @@ from zhifu.clock import ManualClock
 from zhifu.db import Database
 from zhifu.db.database import Conn
 from zhifu.ledger import AccountKind, CreateHold, Ledger, PostHold, open_account, transfer
-from zhifu.ledger.verify import CHECKS
+from zhifu.ledger.invariants import CHECKS
 
 CACHED = "every cached balance equals the sum of its postings"
 PENDING = "pending balances equal the open holds"

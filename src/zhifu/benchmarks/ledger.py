@@ -16,7 +16,7 @@ On one PostgreSQL server (the embedded one, or any given by URL) the benchmark
      applies together, each still decided on its own in arrival order and acknowledged only
      after its batch has committed;
    - ``bulk``: `Ledger.execute_many`, a list of transfers in one transaction per call;
-5. runs `zhifu.ledger.verify` over everything written, then drops both databases.
+5. runs the ledger's `verify` over everything written, then drops both databases.
 
 Each timed run starts from a CHECKPOINT, as each pgbench run does, and records the WAL the
 server wrote per transfer. The spawn start method is used for worker processes, so a
@@ -56,9 +56,15 @@ from psycopg import sql
 from zhifu.clock import SystemClock
 from zhifu.db.database import Database
 from zhifu.errors import ZhifuError
-from zhifu.ledger import Ledger, open_account, transfer, verify
-from zhifu.ledger.accounts import AccountKind, load_accounts
-from zhifu.ledger.commands import PostEntry
+from zhifu.ledger import (
+    AccountKind,
+    Ledger,
+    PostEntry,
+    load_accounts,
+    open_account,
+    transfer,
+    verify,
+)
 
 WORKLOADS = ("uniform", "hot")
 MODES = ("single", "batched", "bulk")

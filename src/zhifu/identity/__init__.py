@@ -1,5 +1,6 @@
 """Identity: users, sessions, payment PINs, KYC tiers and their wallets, linked cards."""
 
+from zhifu.identity.allowance import spend_password_free
 from zhifu.identity.cards import Card, CardService, load_tokenizer_secret
 from zhifu.identity.limits import KYC_LIMITS, TierLimits
 from zhifu.identity.phones import mask_phone, normalise_phone
@@ -17,5 +18,6 @@ __all__ = [
     "load_tokenizer_secret",
     "mask_phone",
     "normalise_phone",
+    "spend_password_free",
     "wallet_account",
 ]

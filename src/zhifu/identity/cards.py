@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from zhifu.clock import Clock
+from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import CardAlreadyLinked, InvalidRequest, NotFound
-from zhifu.identity import keys
 from zhifu.identity.card_numbers import CheckedNumber, check_number
 
 SECRET_FILE = "card-tokenizer.key"
@@ -104,15 +104,15 @@ class CardService:
         """Link a card or bank account to the user; the same number twice is refused."""
         checked = check_number(self._secret, kind, number)
         holder, bank_name = _label(holder_name, "holder_name"), _label(bank, "bank")
-        scope = f"card:{user_id}"
+        scope = idempotency.card_scope(user_id)
         request = {"fingerprint": checked.fingerprint, "holder": holder, "bank": bank_name}
 
         async def work(conn: Conn) -> int:
-            earlier = await keys.replayed(conn, scope, idempotency_key, request)
+            earlier = await idempotency.replayed(conn, scope, idempotency_key, request)
             if earlier is not None:
                 return int(earlier["card_id"])
             card_id = await self._insert(conn, user_id, checked, holder, bank_name)
-            await keys.remember(conn, scope, idempotency_key, {"card_id": card_id})
+            await idempotency.remember(conn, scope, idempotency_key, {"card_id": card_id})
             return card_id
 
         return await self.get(user_id, await self.db.transaction(work))

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zhifu.clock import Clock
+from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import (
     CurrentPinRequired,
@@ -18,7 +19,6 @@ from zhifu.errors import (
     Unauthorized,
     ZhifuError,
 )
-from zhifu.identity import keys
 from zhifu.identity.credentials import (
     Hasher,
     PinState,
@@ -115,12 +115,16 @@ class UserService:
         request = {"phone": phone, "kyc_tier": kyc_tier, "sandbox": sandbox}
 
         async def work(conn: Conn) -> int:
-            earlier = await keys.replayed(conn, "signup", idempotency_key, request)
+            earlier = await idempotency.replayed(
+                conn, idempotency.SIGNUP_SCOPE, idempotency_key, request
+            )
             if earlier is not None:
                 return int(earlier["user_id"])
             user_id = await self._insert_user(conn, phone, password_hash, kyc_tier, sandbox)
             await wallet_account(conn, user_id, "CNY")
-            await keys.remember(conn, "signup", idempotency_key, {"user_id": user_id})
+            await idempotency.remember(
+                conn, idempotency.SIGNUP_SCOPE, idempotency_key, {"user_id": user_id}
+            )
             return user_id
 
         return await self.get(await self.db.transaction(work))

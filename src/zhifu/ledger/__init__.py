@@ -7,6 +7,7 @@ from zhifu.ledger.accounts import (
     account_by_code,
     book_of,
     find_account,
+    load_accounts,
     open_account,
     set_limits,
     system_account,
@@ -22,6 +23,7 @@ from zhifu.ledger.commands import (
     transfer,
 )
 from zhifu.ledger.engine import apply
+from zhifu.ledger.invariants import Report, verify
 from zhifu.ledger.queries import (
     Balance,
     StatementLine,
@@ -33,7 +35,6 @@ from zhifu.ledger.queries import (
     statement,
 )
 from zhifu.ledger.service import Ledger
-from zhifu.ledger.verify import Report, verify
 
 __all__ = [
     "AccountInfo",
@@ -59,6 +60,7 @@ __all__ = [
     "entry",
     "find_account",
     "hold",
+    "load_accounts",
     "open_account",
     "set_limits",
     "statement",

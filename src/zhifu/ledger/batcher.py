@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
 
 from zhifu.clock import Clock
 from zhifu.db.database import Database
@@ -39,14 +38,12 @@ class Batcher:
         clock: Clock,
         *,
         max_size: int = 1000,
-        window_ms: float = 0.0,
         flushers: int = 2,
         min_share: int = 16,
     ) -> None:
         self.db = db
         self.clock = clock
         self.max_size = max_size
-        self.window = window_ms / 1000
         self.flushers = flushers
         # A queue is only shared out among idle flushers in portions of at least this.
         self.min_share = min_share
@@ -65,14 +62,6 @@ class Batcher:
         self._arrived.set()
         return await future
 
-    async def submit_many(self, commands: Sequence[Command]) -> list[Outcome]:
-        self._start()
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in commands]
-        self._queue.extend(zip(commands, futures, strict=True))
-        self._arrived.set()
-        return list(await asyncio.gather(*futures))
-
     def _start(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._flush_forever()) for _ in range(self.flushers)]
@@ -88,8 +77,6 @@ class Batcher:
             while not self._queue:
                 self._arrived.clear()
                 await self._arrived.wait()
-            if self.window and len(self._queue) < self.max_size:
-                await asyncio.sleep(self.window)
             await self._turn.acquire()
             taken = self._take()
             if not taken:

@@ -283,7 +283,7 @@ def _read_keys(commands: Sequence[Command], outcomes: list[Outcome | None]) -> _
         keys.keyed[i] = (command.key, digest)
         if command.key in first_index:
             if keys.hashes[command.key] != digest:
-                outcomes[i] = Outcome(error=_reused(command.key))
+                outcomes[i] = Outcome(error=idempotency.reused(command.key))
             else:
                 keys.replay_of[i] = first_index[command.key]
             continue
@@ -302,13 +302,8 @@ async def _queue_claim(conn: Conn, keys: _Keys, commands: Sequence[Command]) -> 
     """
     sorted_keys = sorted(keys.hashes)
     return await conn.execute(
-        """
-        with claimed as (
-            insert into idempotency_key (key, request_hash)
-            select k, h from unnest(%(keys)s::text[], %(hashes)s::text[]) as t(k, h) order by k
-            on conflict (key) do nothing
-            returning key
-        )
+        f"""
+        with claimed as ({idempotency.CLAIM})
         select array(select key from claimed) as claimed,
                array(select nextval('ledger_entry_id_seq') from generate_series(1, %(entries)s))
                  as entry_ids,
@@ -331,13 +326,7 @@ async def _resolve_keys(
     taken = [k for k in keys.hashes if k not in claimed]
     if not taken:
         return keys.replay_of
-    cur = await conn.execute(
-        "select key, request_hash, result from idempotency_key where key = any(%s)", (taken,)
-    )
-    stored = {
-        row["key"]: idempotency.StoredKey(row["request_hash"], row["result"])
-        for row in await cur.fetchall()
-    }
+    stored = await idempotency.stored(conn, taken)
     replay_of = keys.replay_of
     # A key stored before this batch answers each of its occurrences in the batch against
     # the stored request, not against the first occurrence: a true retry replays even when
@@ -348,7 +337,7 @@ async def _resolve_keys(
             continue
         replay_of.pop(i, None)
         if previous.request_hash != digest:
-            outcomes[i] = Outcome(error=_reused(key))
+            outcomes[i] = Outcome(error=idempotency.reused(key))
         else:
             outcomes[i] = Outcome(result=previous.result, replayed=True)
     return replay_of
@@ -402,12 +391,6 @@ def _request_hash(command: Command) -> str:
         else None
     )
     return idempotency.request_hash(fingerprint(command) if body is None else body)
-
-
-def _reused(key: str) -> IdempotencyConflict:
-    return IdempotencyConflict(
-        "this idempotency key was already used for a different request", key=key
-    )
 
 
 async def _lock_holds(
@@ -789,22 +772,11 @@ async def _write(
     done, released = settled
     if done:
         # The keys' results, stored in the transaction that did the work (idempotency.py).
-        parts.append(
-            """
-            done as (
-                update idempotency_key i set result = r.result
-                from unnest(%(k_done)s::text[], %(k_results)s::jsonb[]) as r(key, result)
-                where i.key = r.key
-            )
-            """
-        )
-        params.update(k_done=_texts(done), k_results=_texts(json.dumps(r) for r in done.values()))
+        parts.append(f"done as ({idempotency.COMPLETE})")
+        params.update(done=_texts(done), results=_texts(json.dumps(r) for r in done.values()))
     if released:
-        # Keys of refused requests are forgotten, so that a later retry may succeed.
-        parts.append(
-            "released as (delete from idempotency_key where key = any(%(k_released)s::text[]))"
-        )
-        params.update(k_released=_texts(released))
+        parts.append(f"released as ({idempotency.RELEASE})")
+        params.update(released=_texts(released))
     with_parts = "with " + ",".join(parts) if parts else ""
     await conn.execute(
         with_parts + " select set_config('plan_cache_mode', %(plan_mode)s, true)", params

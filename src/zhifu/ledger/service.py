@@ -10,7 +10,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.ledger import engine
 from zhifu.ledger.batcher import Batcher
 from zhifu.ledger.commands import Command, Outcome, VoidHold
-from zhifu.ledger.verify import Report, verify
+from zhifu.ledger.invariants import Report, verify
 
 
 class Ledger:

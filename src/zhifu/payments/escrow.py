@@ -13,11 +13,10 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.idempotency import buyer_scope, merchant_scope, remember, replayed
 from zhifu.identity import wallet_account
-from zhifu.identity.keys import remember, replayed
 from zhifu.ledger import CreateHold, Leg, PostEntry, PostHold, VoidHold, apply
 from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.keys import buyer_scope, merchant_scope
 from zhifu.payments.merchants import merchant_accounts
 from zhifu.payments.states import EscrowEvent, EscrowState, TradeState, next_escrow_state
 from zhifu.payments.trades import Trade, TradeService, apply_one, revenue_account

@@ -15,9 +15,9 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
+from zhifu.db.idempotency import merchant_scope, remember, replayed
 from zhifu.errors import InsufficientFunds, InvalidRequest
 from zhifu.identity import wallet_account
-from zhifu.identity.keys import remember, replayed
 from zhifu.ledger import Leg, PostEntry
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments.errors import (
@@ -27,7 +27,6 @@ from zhifu.payments.errors import (
     TradeNotRefundable,
 )
 from zhifu.payments.fees import refund_fee
-from zhifu.payments.keys import merchant_scope
 from zhifu.payments.merchants import merchant_debit
 from zhifu.payments.states import EscrowState, TradeEvent, TradeState
 from zhifu.payments.trades import (
@@ -103,7 +102,7 @@ class RefundService:
     ) -> Refund:
         """Refund `amount` of a paid trade. `out_request_no` decides whether money moves
         (the same number again returns the first refund); an idempotency key, when
-        given, is bound to this exact request (see payments/keys.py)."""
+        given, is bound to this exact request (see zhifu.db.idempotency)."""
         check_minor(amount)
         if not isinstance(out_request_no, str) or not 1 <= len(out_request_no) <= 64:
             raise InvalidRequest("out_request_no has 1 to 64 characters")

@@ -8,7 +8,6 @@ Paying the same trade twice, concurrently or not, finds it paid the second time.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest
 from zhifu.events import emit
-from zhifu.identity import UserService, wallet_account
+from zhifu.identity import UserService, spend_password_free, wallet_account
 from zhifu.ledger import AccountKind, Leg, PostEntry, apply, book_of, system_account
 from zhifu.money import check_currency, check_minor, format_decimal
 from zhifu.payments.errors import (
@@ -426,32 +425,10 @@ class TradeService:
             raise TradeNotFound("no such trade", trade_no=trade.trade_no)
 
     async def _check_password_free(self, conn: Conn, user_id: int, amount: int) -> None:
-        """Small payments skip the PIN, within a per-payment and a daily allowance.
-
-        The user's row is locked, so concurrent password-free payments are counted one
-        after another against the day's allowance.
-        """
         today = business_day(self.clock.now())
-        cur = await conn.execute(
-            """
-            select password_free_single, password_free_daily,
-                   case when password_free_day = %s then password_free_used else 0 end as used
-            from app_user where id = %s for no key update
-            """,
-            (today, user_id),
-        )
-        allowance = await cur.fetchone()
-        assert allowance is not None
-        if amount > allowance["password_free_single"]:
-            raise PinRequired("this amount needs the payment PIN", amount=amount)
-        if allowance["used"] + amount > allowance["password_free_daily"]:
-            raise PinRequired("today's password-free allowance is used up", amount=amount)
-        await conn.execute(
-            """
-            update app_user set password_free_day = %s, password_free_used = %s where id = %s
-            """,
-            (today, allowance["used"] + amount, user_id),
-        )
+        refusal = await spend_password_free(conn, user_id, amount, today)
+        if refusal is not None:
+            raise PinRequired(refusal, amount=amount)
 
     async def _move_payment(
         self, conn: Conn, trade: Trade, buyer_user_id: int, fee: int
@@ -491,10 +468,6 @@ async def apply_one(conn: Conn, command: Any, now: datetime) -> dict[str, Any]:
     """Apply one ledger command in the caller's transaction; raise its refusal."""
     (outcome,) = await apply(conn, [command], now)
     return outcome.unwrap()
-
-
-def new_reference(prefix: str) -> str:
-    return f"{prefix}{secrets.token_hex(8)}"
 
 
 class TradeLifecycle:

@@ -24,10 +24,6 @@ def money_fields(name: str, amount: int, currency: str) -> dict[str, Any]:
     return {name: amount, f"{name}_decimal": format_decimal(amount, currency)}
 
 
-def party(user: User | None, user_id: int) -> dict[str, Any]:
-    return {"user_id": user_id, "phone": user.masked_phone if user else None}
-
-
 @dataclass(frozen=True, slots=True)
 class Receipt:
     entry_id: int

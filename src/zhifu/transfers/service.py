@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from zhifu.clock import Clock
+from zhifu.db import idempotency
 from zhifu.db.database import Database
 from zhifu.errors import (
     BalanceCapExceeded,
@@ -102,7 +103,7 @@ class TransferService:
             await self.users.wallet(recipient.id, currency),
             amount,
             currency,
-            key=f"transfer:{from_user_id}:{idempotency_key}",
+            key=idempotency.scoped(idempotency.transfer_scope(from_user_id), idempotency_key),
             kind=TRANSFER_KIND,
             description=f"transfer from user {from_user_id} to user {recipient.id}",
             metadata={"from_user_id": from_user_id, "to_user_id": recipient.id, "memo": memo},
