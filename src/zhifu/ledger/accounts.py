@@ -155,7 +155,7 @@ async def _read(conn: Conn, where: str, param: object) -> list[AccountInfo]:
 async def account_by_code(conn: Conn, code: str) -> AccountInfo:
     found = await _find(conn, code)
     if found is None:
-        raise NotFound(f"no ledger account {code!r}")
+        raise NotFound("no such ledger account")
     return found
 
 
@@ -179,7 +179,7 @@ async def book_of(conn: Conn, account_id: int) -> Book:
     """The book of an existing account (cached like the rest of its identity)."""
     found = await load_accounts(conn, {account_id})
     if account_id not in found:
-        raise NotFound(f"ledger account {account_id} does not exist", account_id=account_id)
+        raise NotFound("no such ledger account", account_id=account_id)
     return Book(found[account_id].book)
 
 
@@ -201,4 +201,4 @@ async def set_limits(
         (cap, single_debit_limit, daily_debit_limit, account_id, cap),
     )
     if cur.rowcount != 1:
-        raise NotFound(f"ledger account {account_id} does not exist or is sharded")
+        raise NotFound("the ledger account does not exist or is sharded", account_id=account_id)

@@ -145,7 +145,7 @@ class MerchantDebit:
 
     def refused(self, error: InsufficientFunds) -> bool:
         """Whether the ledger refused for lack of the merchant's money (not another's)."""
-        return error.details.get("account_id") in (self.pending, self.available)
+        return error.account_id in (self.pending, self.available)
 
 
 async def merchant_debit(conn: Conn, merchant_id: int, currency: str, amount: int) -> MerchantDebit:
