@@ -7,7 +7,6 @@ server just started.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,9 +27,9 @@ Server = tuple[Runtime, httpx.AsyncClient]
 
 
 @pytest.fixture
-async def fresh(server_urls: dict[str, str]) -> AsyncIterator[Server]:
+async def fresh(server_urls: dict[str, str], tmp_path: Path) -> AsyncIterator[Server]:
     async with private_database(server_urls["embedded"], max_size=2) as database:
-        settings = Settings(database_url=database.url, data_dir=Path(tempfile.mkdtemp()))
+        settings = Settings(database_url=database.url, data_dir=tmp_path)
         runtime = await Runtime.start(settings)
         transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
         try:
