@@ -16,10 +16,13 @@ class ZhifuError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, account_id: int | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        # The internal ledger account a refusal is about: for the code that called the
+        # ledger, never part of what a client sees (which is `message` and `details`).
+        self.account_id = account_id
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.details}

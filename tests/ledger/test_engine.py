@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from zhifu.errors import (
     InvalidStateTransition,
     LimitExceeded,
     SandboxMismatch,
+    ZhifuError,
 )
 from zhifu.ledger import (
     AccountKind,
@@ -273,3 +275,28 @@ async def test_deadlocks_are_retried_not_reported(db: Database) -> None:
     results = await asyncio.gather(db.transaction(locker(a, b)), db.transaction(locker(b, a)))
     assert results == [True, True]
     assert attempts == 3
+
+
+async def test_a_refusal_names_its_account_only_to_the_caller(db: Database, ledger: Ledger) -> None:
+    a = await funded(db, ledger, 1000)
+    capped = await new_account(db, cap=500)
+    usd = await new_account(db, "USD")
+    refusals = []
+    for command in (
+        transfer(a, capped, 100, "CNY"),  # fine: only to leave room for the next
+        transfer(a, capped, 401, "CNY"),
+        transfer(a, usd, 100, "CNY"),
+        transfer(capped, a, 101, "CNY"),
+    ):
+        try:
+            await ledger.execute(command)
+        except ZhifuError as error:
+            refusals.append(error)
+    assert [(type(e), e.account_id) for e in refusals] == [
+        (BalanceCapExceeded, capped),
+        (CurrencyMismatch, usd),
+        (InsufficientFunds, capped),
+    ]
+    for error in refusals:  # what a client sees: the message and the details
+        assert not re.search(r"\d", error.message), error.message
+        assert set(error.details) <= {"cap", "available"}, error.details

@@ -5,7 +5,7 @@ from zhifu.identity.cards import Card, CardService, load_tokenizer_secret
 from zhifu.identity.limits import KYC_LIMITS, TierLimits
 from zhifu.identity.phones import mask_phone, normalise_phone
 from zhifu.identity.users import Session, User, UserService
-from zhifu.identity.wallets import wallet_account
+from zhifu.identity.wallets import find_wallet, wallet_account
 
 __all__ = [
     "KYC_LIMITS",
@@ -15,6 +15,7 @@ __all__ = [
     "TierLimits",
     "User",
     "UserService",
+    "find_wallet",
     "load_tokenizer_secret",
     "mask_phone",
     "normalise_phone",

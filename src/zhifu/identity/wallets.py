@@ -5,7 +5,7 @@ from __future__ import annotations
 from zhifu.db.database import Conn
 from zhifu.errors import NotFound
 from zhifu.identity.limits import KYC_LIMITS
-from zhifu.ledger import AccountKind, Book, account_by_code, open_account, set_limits
+from zhifu.ledger import AccountKind, Book, find_account, open_account, set_limits
 from zhifu.money import CURRENCIES, check_currency
 
 
@@ -38,25 +38,31 @@ async def apply_tier_limits(conn: Conn, account_id: int, tier: int) -> None:
 async def wallet_account(conn: Conn, user_id: int, currency: str = "CNY") -> int:
     """The ledger account id of the user's wallet in `currency`, opened with the limits
     of the user's tier if missing. Runs inside the caller's transaction."""
-    code = wallet_code(user_id, check_currency(currency))
-    try:
-        return (await account_by_code(conn, code)).id
-    except NotFound:
-        pass
+    found = await find_wallet(conn, user_id, currency)
+    if found is not None:
+        return found
     tier, book = await _tier_and_book(conn, user_id)
     account = await open_account(
-        conn, code, AccountKind.USER_WALLET, currency, owner_id=user_id, floor=0, book=book
+        conn,
+        wallet_code(user_id, currency),
+        AccountKind.USER_WALLET,
+        currency,
+        owner_id=user_id,
+        floor=0,
+        book=book,
     )
     await apply_tier_limits(conn, account.id, tier)
     return account.id
 
 
+async def find_wallet(conn: Conn, user_id: int, currency: str) -> int | None:
+    """The ledger account id of the user's wallet in `currency`, if it is open. Reads
+    open nothing: a currency the user never held has no wallet (and reads as zero)."""
+    found = await find_account(conn, wallet_code(user_id, check_currency(currency)))
+    return None if found is None else found.id
+
+
 async def existing_wallets(conn: Conn, user_id: int) -> dict[str, int]:
     """Currency -> ledger account id of each wallet the user has opened."""
-    found: dict[str, int] = {}
-    for currency in CURRENCIES:
-        try:
-            found[currency] = (await account_by_code(conn, wallet_code(user_id, currency))).id
-        except NotFound:
-            continue
-    return found
+    found = {currency: await find_wallet(conn, user_id, currency) for currency in CURRENCIES}
+    return {currency: wallet for currency, wallet in found.items() if wallet is not None}

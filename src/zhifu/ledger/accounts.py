@@ -51,8 +51,8 @@ class AccountInfo:
 
 _COLUMNS = "id, code, kind, currency, owner_id, shards, book"
 # Per database (a process may talk to several, as the tests do): accounts by id and
-# by code. Only committed accounts are cached (read back, never just inserted), so a
-# rolled-back opening cannot leave a phantom behind.
+# by code. Only committed accounts are cached (see `_read`), so a rolled-back opening
+# cannot leave a phantom behind.
 _by_id: dict[tuple[str, int, str], dict[int, AccountInfo]] = {}
 _by_code: dict[tuple[str, int, str], dict[str, AccountInfo]] = {}
 
@@ -74,14 +74,12 @@ def _remember(conn: Conn, info: AccountInfo) -> AccountInfo:
 
 async def load_accounts(conn: Conn, ids: set[int]) -> dict[int, AccountInfo]:
     cache = _cache(conn)
+    found = {i: cache[i] for i in ids if i in cache}
     missing = [i for i in ids if i not in cache]
     if missing:
-        cur = await conn.execute(
-            f"select {_COLUMNS} from ledger_account where id = any(%s)", (missing,)
-        )
-        for row in await cur.fetchall():
-            _remember(conn, AccountInfo(**row))
-    return {i: cache[i] for i in ids if i in cache}
+        for info in await _read(conn, "id = any(%s)", missing):
+            found[info.id] = info
+    return found
 
 
 async def open_account(
@@ -130,25 +128,34 @@ async def find_account(conn: Conn, code: str) -> AccountInfo | None:
 
 
 async def _find(conn: Conn, code: str) -> AccountInfo | None:
+    found = await _read(conn, "code = %s", code)
+    return found[0] if found else None
+
+
+async def _read(conn: Conn, where: str, param: object) -> list[AccountInfo]:
+    """Accounts read from the database, each cached only if the transaction that opened
+    it had finished before this one's snapshot: one still open (this very transaction,
+    or one of its savepoints) may yet roll back and take the account with it."""
     cur = await conn.execute(
         f"""
-        select {_COLUMNS}, xmin = pg_current_xact_id_if_assigned()::xid as opened_here
-        from ledger_account where code = %s
+        select {_COLUMNS},
+               age(xmin) > age(pg_snapshot_xmin(pg_current_snapshot())::xid) as committed
+        from ledger_account where {where}
         """,
-        (code,),
+        (param,),
     )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    opened_here = row.pop("opened_here")
-    info = AccountInfo(**row)
-    return info if opened_here else _remember(conn, info)
+    found = []
+    for row in await cur.fetchall():
+        committed = row.pop("committed")
+        info = AccountInfo(**row)
+        found.append(_remember(conn, info) if committed else info)
+    return found
 
 
 async def account_by_code(conn: Conn, code: str) -> AccountInfo:
     found = await _find(conn, code)
     if found is None:
-        raise NotFound(f"no ledger account {code!r}")
+        raise NotFound("no such ledger account")
     return found
 
 
@@ -172,7 +179,7 @@ async def book_of(conn: Conn, account_id: int) -> Book:
     """The book of an existing account (cached like the rest of its identity)."""
     found = await load_accounts(conn, {account_id})
     if account_id not in found:
-        raise NotFound(f"ledger account {account_id} does not exist", account_id=account_id)
+        raise NotFound("no such ledger account", account_id=account_id)
     return Book(found[account_id].book)
 
 
@@ -194,4 +201,4 @@ async def set_limits(
         (cap, single_debit_limit, daily_debit_limit, account_id, cap),
     )
     if cur.rowcount != 1:
-        raise NotFound(f"ledger account {account_id} does not exist or is sharded")
+        raise NotFound("the ledger account does not exist or is sharded", account_id=account_id)

@@ -510,11 +510,10 @@ def _account(
 ) -> _Account:
     account = batch.accounts.get(account_id)
     if account is None:
-        raise NotFound(f"ledger account {account_id} does not exist", account_id=account_id)
+        raise NotFound("no such ledger account", account_id=account_id)
     if account.info.currency != currency:
         raise CurrencyMismatch(
-            f"account {account_id} holds {account.info.currency}, not {currency}",
-            account_id=account_id,
+            f"the account holds {account.info.currency}, not {currency}", account_id=account_id
         )
     return account
 
@@ -523,8 +522,7 @@ def _check_one_book(accounts: list[_Account]) -> None:
     books = {account.info.book for account in accounts}
     if len(books) > 1:
         raise SandboxMismatch(
-            "live and sandbox money never mix: these accounts are in different books",
-            account_ids=[account.info.id for account in accounts],
+            "live and sandbox money never mix: these accounts are in different books"
         )
 
 

@@ -49,7 +49,7 @@ async def balances(conn: Conn, account_ids: list[int]) -> dict[int, Balance]:
 async def balance(conn: Conn, account_id: int) -> Balance:
     found = await balances(conn, [account_id])
     if account_id not in found:
-        raise NotFound(f"ledger account {account_id} does not exist")
+        raise NotFound("no such ledger account", account_id=account_id)
     return found[account_id]
 
 

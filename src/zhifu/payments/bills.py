@@ -22,7 +22,7 @@ from typing import Any
 
 from zhifu.db.database import Database
 from zhifu.identity import mask_phone
-from zhifu.payments.merchants import merchant_accounts
+from zhifu.payments.merchants import existing_merchant_accounts
 
 PAYMENT = "payment"
 REFUND = "refund"
@@ -173,10 +173,10 @@ class BillService:
     async def _account_params(
         self, merchant_id: int, start: datetime, end: datetime, currency: str
     ) -> dict[str, Any]:
-        pending, available = await self.db.transaction(
-            lambda conn: merchant_accounts(conn, merchant_id, currency)
-        )
-        accounts = [pending, available]
+        async with self.db.connection() as conn:
+            accounts = list(
+                (await existing_merchant_accounts(conn, merchant_id, currency)).values()
+            )
         return {"merchant": merchant_id, "accounts": accounts, "start": start, "end": end}
 
     async def _stream(self, query: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:

@@ -122,6 +122,17 @@ async def merchant_accounts(conn: Conn, merchant_id: int, currency: str) -> tupl
     return pending.id, available.id
 
 
+async def existing_merchant_accounts(conn: Conn, merchant_id: int, currency: str) -> dict[str, int]:
+    """Which of the merchant's accounts in `currency` are open ("pending_settlement",
+    "available") and their ledger account ids. Reads open nothing."""
+    codes = {
+        "pending_settlement": pending_code(merchant_id, currency),
+        "available": available_code(merchant_id, currency),
+    }
+    found = {name: await find_account(conn, code) for name, code in codes.items()}
+    return {name: account.id for name, account in found.items() if account is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class MerchantDebit:
     """The merchant's legs of money leaving it (a refund, a payout): pending settlement
@@ -134,7 +145,7 @@ class MerchantDebit:
 
     def refused(self, error: InsufficientFunds) -> bool:
         """Whether the ledger refused for lack of the merchant's money (not another's)."""
-        return error.details.get("account_id") in (self.pending, self.available)
+        return error.account_id in (self.pending, self.available)
 
 
 async def merchant_debit(conn: Conn, merchant_id: int, currency: str, amount: int) -> MerchantDebit:
@@ -356,16 +367,15 @@ class MerchantService:
         return await self.get(merchant_id)
 
     async def balances(self, merchant_id: int, currency: str = "CNY") -> dict[str, Any]:
-        """Pending settlement and available, in minor units and as decimals."""
+        """Pending settlement and available, in minor units and as decimals; a currency
+        the merchant never took reads as zero (a read opens nothing)."""
         check_currency(currency)
-        pending, available = await self.db.transaction(
-            lambda conn: merchant_accounts(conn, merchant_id, currency)
-        )
         async with self.db.connection() as conn:
-            found = await balances(conn, [pending, available])
+            accounts = await existing_merchant_accounts(conn, merchant_id, currency)
+            found = await balances(conn, list(accounts.values()))
         result: dict[str, Any] = {"currency": currency}
-        for name, account in (("pending_settlement", pending), ("available", available)):
-            amount = found[account].posted
+        for name in ("pending_settlement", "available"):
+            amount = found[accounts[name]].posted if name in accounts else 0
             result[name] = amount
             result[f"{name}_decimal"] = format_decimal(amount, currency)
         return result

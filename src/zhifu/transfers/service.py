@@ -26,7 +26,7 @@ from zhifu.errors import (
     SelfTransfer,
     ZhifuError,
 )
-from zhifu.identity import User, UserService
+from zhifu.identity import User, UserService, find_wallet
 from zhifu.ledger import Ledger, Outcome, transfer
 from zhifu.ledger import balance as ledger_balance
 from zhifu.ledger import balance_as_of as ledger_balance_as_of
@@ -162,24 +162,29 @@ class TransferService:
         )
 
     async def balance(self, user_id: int, currency: str = "CNY") -> WalletBalance:
-        wallet = await self.users.wallet(user_id, check_currency(currency))
+        """The wallet's balance; a currency the user has no wallet in reads as zero
+        (a read opens nothing)."""
         async with self.db.connection() as conn:
+            wallet = await find_wallet(conn, user_id, currency)
+            if wallet is None:
+                return WalletBalance(currency, posted=0, available=0, pending_out=0, pending_in=0)
             return WalletBalance.of(await ledger_balance(conn, wallet))
 
     async def balances(self, user_id: int) -> list[WalletBalance]:
-        """The balance of every wallet the user has, CNY first."""
-        wallets = await self.users.wallets(user_id)
-        wallets.setdefault("CNY", await self.users.wallet(user_id, "CNY"))
+        """The balance of every wallet the user has, CNY first (and always there)."""
+        currencies = set(await self.users.wallets(user_id)) | {"CNY"}
         return [
-            await self.balance(user_id, currency) for currency in sorted(wallets, key=_cny_first)
+            await self.balance(user_id, currency) for currency in sorted(currencies, key=_cny_first)
         ]
 
     async def statement(
         self, user_id: int, currency: str = "CNY", limit: int = 50, before: int | None = None
     ) -> list[StatementItem]:
         """Movements of the user's wallet, newest first; page with the last `posting_id`."""
-        wallet = await self.users.wallet(user_id, check_currency(currency))
         async with self.db.connection() as conn:
+            wallet = await find_wallet(conn, user_id, currency)
+            if wallet is None:
+                return []
             lines = await ledger_statement(conn, wallet, limit=limit, before=before)
         others = {c for c in (counterparty_of(user_id, line) for line in lines) if c is not None}
         users = await self.users.get_many(others) if others else {}
@@ -194,9 +199,9 @@ class TransferService:
         """The posted balance of the user's wallet as it stood at `moment`."""
         if moment.tzinfo is None:
             raise InvalidRequest("give the moment with its time zone")
-        wallet = await self.users.wallet(user_id, check_currency(currency))
         async with self.db.connection() as conn:
-            return await ledger_balance_as_of(conn, wallet, moment)
+            wallet = await find_wallet(conn, user_id, currency)
+            return 0 if wallet is None else await ledger_balance_as_of(conn, wallet, moment)
 
 
 def _cny_first(currency: str) -> tuple[bool, str]:
