@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
 from zhifu.metrics import ERRORS
+from zhifu.web.session import page_headers
 
 log = get_logger("zhifu.api")
 
 # A validation failure on one of these fields gets the field's own stable code.
 FIELD_CODES = {"amount": "invalid_amount", "currency": "unknown_currency"}
 HTTP_CODES = {
+    413: "payload_too_large",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    413: "payload_too_large",
     415: "unsupported_media_type",
 }
 
@@ -45,6 +48,42 @@ def problem(
     return JSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
     )
+
+
+# The web apps' paths: a browser there gets a page, not problem+json.
+WEB_PREFIXES = ("/wallet", "/merchant", "/checkout", "/language")
+BAD_REQUEST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><h1>{title}</h1><p>{detail}. Nothing was done.</p><p><a href="/">zhifu</a></p></body>
+</html>
+"""
+
+
+class RefusedInput(StarletteHTTPException):
+    """Input refused at the edge (api.middleware.InputGuard) while an endpoint reads the
+    body: an HTTPException, so that FastAPI lets it through to `on_refused_input`."""
+
+    def __init__(self, error: ZhifuError) -> None:
+        super().__init__(error.status, error.message)
+        self.error = error
+
+
+def is_page(path: str) -> bool:
+    return path == "/" or any(path == p or path.startswith(f"{p}/") for p in WEB_PREFIXES)
+
+
+def refusal(request: Request, status: int, code: str, title: str, detail: str) -> Response:
+    """A refusal of bad input: a plain page on the web apps' paths, else problem+json."""
+    if not is_page(request.url.path):
+        return problem(request, status, code, title, detail)
+    ERRORS.labels(code=code).inc()
+    page = BAD_REQUEST_PAGE.format(title=html.escape(title), detail=html.escape(detail))
+    return HTMLResponse(page, status_code=status, headers=page_headers())
+
+
+def refused_input(request: Request, error: ZhifuError) -> Response:
+    return refusal(request, error.status, error.code, error.title, error.message)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -73,6 +112,11 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
     return problem(request, 422, code, "Invalid request", detail, errors=errors)
 
 
+async def on_refused_input(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RefusedInput)
+    return refused_input(request, error.error)
+
+
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
@@ -87,5 +131,6 @@ async def on_unexpected_error(request: Request, error: Exception) -> JSONRespons
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ZhifuError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(RefusedInput, on_refused_input)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected_error)
