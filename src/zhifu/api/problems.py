@@ -21,11 +21,11 @@ log = get_logger("zhifu.api")
 # A validation failure on one of these fields gets the field's own stable code.
 FIELD_CODES = {"amount": "invalid_amount", "currency": "unknown_currency"}
 HTTP_CODES = {
-    413: "payload_too_large",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "payload_too_large",
     415: "unsupported_media_type",
 }
 
@@ -73,17 +73,15 @@ def is_page(path: str) -> bool:
     return path == "/" or any(path == p or path.startswith(f"{p}/") for p in WEB_PREFIXES)
 
 
-def refusal(request: Request, status: int, code: str, title: str, detail: str) -> Response:
-    """A refusal of bad input: a plain page on the web apps' paths, else problem+json."""
-    if not is_page(request.url.path):
-        return problem(request, status, code, title, detail)
-    ERRORS.labels(code=code).inc()
-    page = BAD_REQUEST_PAGE.format(title=html.escape(title), detail=html.escape(detail))
-    return HTMLResponse(page, status_code=status, headers=page_headers())
-
-
 def refused_input(request: Request, error: ZhifuError) -> Response:
-    return refusal(request, error.status, error.code, error.title, error.message)
+    """Input refused at the edge: a plain page on the web apps' paths, else problem+json."""
+    if not is_page(request.url.path):
+        return problem(request, error.status, error.code, error.title, error.message)
+    ERRORS.labels(code=error.code).inc()
+    page = BAD_REQUEST_PAGE.format(
+        title=html.escape(error.title), detail=html.escape(error.message)
+    )
+    return HTMLResponse(page, status_code=error.status, headers=page_headers())
 
 
 def _field(loc: tuple[Any, ...]) -> str:
