@@ -27,6 +27,9 @@ class Settings:
     # Encrypts the platform's private keys in the database (ZHIFU_KEY_PASSPHRASE); every
     # process on one database must be given the same one.
     key_passphrase: str | None = field(default=None, repr=False)
+    # The largest request body the HTTP API reads (ZHIFU_MAX_BODY_BYTES); larger is a 413.
+    # The wallet's scan page takes pictures up to its own limit (8 MiB).
+    max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -49,5 +52,7 @@ class Settings:
             settings = replace(settings, bank_settle_delay_s=delay)
         if env.get("ZHIFU_KEY_PASSPHRASE"):
             settings = replace(settings, key_passphrase=env["ZHIFU_KEY_PASSPHRASE"])
+        if "ZHIFU_MAX_BODY_BYTES" in env:
+            settings = replace(settings, max_body_bytes=int(env["ZHIFU_MAX_BODY_BYTES"]))
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

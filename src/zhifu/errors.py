@@ -201,3 +201,30 @@ class RecipientNotFound(NotFound):
 class CardUnlinked(Conflict):
     code = "card_unlinked"
     title = "Card or account no longer linked"
+
+
+# Input refused at the edge, whatever the endpoint (zhifu.inputs says what is refused).
+
+
+class InvalidCharacters(InvalidRequest):
+    code = "invalid_characters"
+    status = 400
+    title = "Invalid characters"
+
+
+class JsonTooDeep(InvalidRequest):
+    code = "json_too_deep"
+    status = 400
+    title = "JSON nested too deep"
+
+
+class MalformedJson(InvalidRequest):
+    code = "malformed_json"
+    status = 400
+    title = "Malformed JSON"
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+    status = 413
+    title = "Content too large"

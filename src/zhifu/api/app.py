@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from zhifu import __version__
-from zhifu.api import problems
-from zhifu.api.middleware import RequestContext
+from zhifu.api import docs, problems
+from zhifu.api.middleware import InputGuard, RequestContext
 from zhifu.api.routers import (
     acquiring,
     cards,
@@ -28,6 +28,7 @@ from zhifu.api.routers import (
     wallet,
     wallet_web,
 )
+from zhifu.api.routers.wallet_web import paying
 from zhifu.runtime import Runtime
 from zhifu.web import STATIC_DIR
 
@@ -40,7 +41,13 @@ Errors are RFC 9457 `application/problem+json` with a stable `code`.
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="zhifu", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="zhifu",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     problems.install(app)
     for router in (
@@ -64,6 +71,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         gateway.router,
     ):
         app.include_router(router)
+    docs.install(app)  # before /static: it mounts under /static/api-docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        InputGuard,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        body_limits={"/wallet/scan": paying.SCAN_MAX_BODY_BYTES},
+        exempt=["/gateway.do"],  # checks its own parameters, answers in Alipay's form
+    )
     app.add_middleware(RequestContext)
     return app

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
 from zhifu.metrics import ERRORS
+from zhifu.web.session import page_headers
 
 log = get_logger("zhifu.api")
 
@@ -47,6 +50,40 @@ def problem(
     )
 
 
+# The web apps' paths: a browser there gets a page, not problem+json.
+WEB_PREFIXES = ("/wallet", "/merchant", "/checkout", "/language")
+BAD_REQUEST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><h1>{title}</h1><p>{detail}. Nothing was done.</p><p><a href="/">zhifu</a></p></body>
+</html>
+"""
+
+
+class RefusedInput(StarletteHTTPException):
+    """Input refused at the edge (api.middleware.InputGuard) while an endpoint reads the
+    body: an HTTPException, so that FastAPI lets it through to `on_refused_input`."""
+
+    def __init__(self, error: ZhifuError) -> None:
+        super().__init__(error.status, error.message)
+        self.error = error
+
+
+def is_page(path: str) -> bool:
+    return path == "/" or any(path == p or path.startswith(f"{p}/") for p in WEB_PREFIXES)
+
+
+def refused_input(request: Request, error: ZhifuError) -> Response:
+    """Input refused at the edge: a plain page on the web apps' paths, else problem+json."""
+    if not is_page(request.url.path):
+        return problem(request, error.status, error.code, error.title, error.message)
+    ERRORS.labels(code=error.code).inc()
+    page = BAD_REQUEST_PAGE.format(
+        title=html.escape(error.title), detail=html.escape(error.message)
+    )
+    return HTMLResponse(page, status_code=error.status, headers=page_headers())
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
@@ -73,6 +110,11 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
     return problem(request, 422, code, "Invalid request", detail, errors=errors)
 
 
+async def on_refused_input(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RefusedInput)
+    return refused_input(request, error.error)
+
+
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
@@ -87,5 +129,6 @@ async def on_unexpected_error(request: Request, error: Exception) -> JSONRespons
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ZhifuError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(RefusedInput, on_refused_input)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected_error)

@@ -1,13 +1,14 @@
 """The Alipay-compatible gateway (`/gateway.do`): checks a request's common parameters
 and signature, runs the method, and answers with the signed response node.
 
-Order of checks, each with Alipay's code: method present (40001) and known (40002);
+Order of checks, each with Alipay's code: no parameter holds a control character
+(40002 isv.invalid-parameter, zhifu.inputs); method present (40001) and known (40002);
 app_id present and registered; sign and sign_type present and valid; timestamp present
 and within the window; charset utf-8; format json; the signature over the raw received
 values (40002 isv.invalid-signature); the app may call the method (40006); an
 app_auth_token comes from an ISV app (40006) and is valid for it (20001), and then the
-call acts for the merchant who authorised it. Then `biz_content` is parsed and the
-method runs.
+call acts for the merchant who authorised it. Then `biz_content` is parsed (at most
+64 deep, no control characters in its strings) and the method runs.
 
 Every answer, refusals included, is `{"<method>_response":{...},"sign":"..."}` signed
 with the platform key over the exact bytes of the node, or `error_response` when the
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from zhifu import inputs
 from zhifu.clock import Clock
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
@@ -102,11 +104,29 @@ def parse_biz_content(text: str | None) -> dict[str, Any]:
         return {}
     try:
         biz = json.loads(text, parse_float=str, parse_int=str)
+    except RecursionError:
+        raise _too_deep() from None
     except ValueError:
         raise errors.invalid_parameter("biz_content is not valid JSON") from None
+    problem = inputs.json_unacceptable(biz)
+    if problem == "depth":
+        raise _too_deep()
+    if problem == "characters":
+        raise errors.invalid_parameter("biz_content holds a control character")
     if not isinstance(biz, dict):
         raise errors.invalid_parameter("biz_content must be a JSON object")
     return biz
+
+
+def _too_deep() -> GatewayError:
+    return errors.invalid_parameter(f"biz_content may nest at most {inputs.MAX_JSON_DEPTH} deep")
+
+
+def check_characters(params: Mapping[str, str]) -> None:
+    """No parameter may hold a character zhifu.inputs refuses (a NUL, say)."""
+    for name, value in params.items():
+        if inputs.unacceptable(name) or inputs.unacceptable(value):
+            raise errors.invalid_parameter(f"{name[:40]} holds a control character")
 
 
 class Gateway:
@@ -155,6 +175,7 @@ class Gateway:
             return errors.failure(errors.UNAVAILABLE, "isp.unknow-error", "please retry later")
 
     async def _verified_call(self, method: str, params: Mapping[str, str]) -> Call:
+        check_characters(params)
         self._check_method(method)
         for name, sub_code in _REQUIRED:
             if not params.get(name):

@@ -100,6 +100,11 @@ def _picture_problem(visit: WalletVisit, error: ZhifuError) -> str:
     return visit._(problem) if problem else error_message(error, visit._)
 
 
+# The largest body of POST /scan (api.app): a picture of a QR code
+# (codes.MAX_IMAGE_BYTES) and the form around it.
+SCAN_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
 @router.post("/scan")
 async def scan(
     visit: VisitDep,
