@@ -34,6 +34,7 @@ from zhifu.errors import (
     HoldExpired,
     IdempotencyConflict,
     InsufficientFunds,
+    InvalidRequest,
     InvalidStateTransition,
     LimitExceeded,
     ZhifuError,
@@ -240,7 +241,10 @@ async def test_holds_posted_voided_and_expired_while_transfers_run(
                 one, path, CreateHold(debit, credit, amount, "CNY", expires_at=expires_at)
             )
             if not created.accepted:
-                assert isinstance(created.error, InsufficientFunds), created.error
+                # refused for want of money, or the timekeeper moved the clock past the
+                # deadline while the request waited (a loaded machine)
+                late = isinstance(created.error, InvalidRequest) and "past" in str(created.error)
+                assert late or isinstance(created.error, InsufficientFunds), created.error
                 tally.answers["hold refused"] += 1
                 continue
             hold_id = created.unwrap()["hold_id"]

@@ -26,7 +26,7 @@ from zhifu.clock import BUSINESS_TIMEZONE, ManualClock
 from zhifu.config import Settings
 from zhifu.openplatform.fields import alipay_time
 from zhifu.payments.merchants import Merchant
-from zhifu.payments.trades import NewTrade, Trade
+from zhifu.payments.model import NewTrade, Trade
 from zhifu.runtime import Runtime
 
 QUERY = "alipay.data.dataservice.bill.downloadurl.query"

@@ -21,7 +21,7 @@ from zhifu.payments.card_pay import (
     check_transition,
 )
 from zhifu.payments.errors import PinRequired, TradePaid
-from zhifu.payments.trades import NewTrade, Trade
+from zhifu.payments.model import NewTrade, Trade
 from zhifu.runtime import Runtime
 
 

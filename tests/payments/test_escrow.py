@@ -8,7 +8,7 @@ import pytest
 from tests.payments.conftest import PIN, Shop
 from zhifu.clock import ManualClock
 from zhifu.errors import InvalidStateTransition
-from zhifu.payments.trades import NewTrade
+from zhifu.payments.model import NewTrade
 
 
 def guaranteed(amount: int) -> NewTrade:

@@ -13,7 +13,7 @@ from zhifu.clock import ManualClock, business_day
 from zhifu.errors import InvalidRequest
 from zhifu.payments.fees import refund_fee, trade_fee
 from zhifu.payments.merchant_reports import DayTakings, TradeQuery, day_start
-from zhifu.payments.trades import NewTrade
+from zhifu.payments.model import NewTrade
 
 
 def order(amount: int, subject: str = "Bubble tea", out_trade_no: str | None = None) -> NewTrade:

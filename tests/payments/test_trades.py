@@ -19,7 +19,7 @@ from zhifu.payments.errors import (
     TradeNotRefundable,
     TradePaid,
 )
-from zhifu.payments.trades import NewTrade
+from zhifu.payments.model import NewTrade
 
 
 def order(amount: int, **options: object) -> NewTrade:

@@ -22,7 +22,7 @@ from zhifu.api.app import create_app
 from zhifu.demo_data import seed_and_describe
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.methods import Order
-from zhifu.payments.trades import Trade
+from zhifu.payments.model import Trade
 from zhifu.runtime import Runtime
 
 PASSWORD = "till-password-1"

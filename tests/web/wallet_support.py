@@ -14,7 +14,7 @@ from tests.identity.support import PASSWORD, PIN, fund, random_phone
 from zhifu.api.app import create_app
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.methods import Order
-from zhifu.payments.trades import NewTrade, Trade
+from zhifu.payments.model import NewTrade, Trade
 from zhifu.runtime import Runtime
 
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from zhifu.db import idempotency
+from zhifu.ledger import EntryKind
 from zhifu.money import format_decimal
 from zhifu.states import transition
 
@@ -24,6 +25,10 @@ REFERENCE_PREFIX = "fo_"
 class FundingKind(StrEnum):
     TOPUP = "topup"
     WITHDRAWAL = "withdrawal"
+
+    @property
+    def entry_kind(self) -> EntryKind:
+        return EntryKind.TOPUP if self is FundingKind.TOPUP else EntryKind.WITHDRAWAL
 
 
 class OrderState(StrEnum):

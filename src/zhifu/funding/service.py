@@ -202,7 +202,7 @@ class FundingService:
             credit_account_id=credit,
             amount=request.amount,
             currency=request.currency,
-            kind=str(request.kind),
+            kind=request.kind.entry_kind,
             description=f"{request.kind} {order_id}",
             metadata={"funding_order_id": order_id},
         )

@@ -24,6 +24,7 @@ from zhifu.ledger.commands import (
 )
 from zhifu.ledger.engine import apply
 from zhifu.ledger.invariants import Report, verify
+from zhifu.ledger.kinds import EntryKind
 from zhifu.ledger.queries import (
     Balance,
     StatementLine,
@@ -43,6 +44,7 @@ __all__ = [
     "Book",
     "Command",
     "CreateHold",
+    "EntryKind",
     "Ledger",
     "Leg",
     "Outcome",

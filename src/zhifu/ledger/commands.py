@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from zhifu.errors import ZhifuError
+from zhifu.ledger.kinds import EntryKind
 from zhifu.money import check_minor
 
 
@@ -29,12 +30,15 @@ class PostEntry:
     """Move money at once: a balanced journal entry (legs sum to zero per currency)."""
 
     legs: tuple[Leg, ...]
-    kind: str = "transfer"
+    kind: str = EntryKind.TRANSFER
     key: str | None = None
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # Required when the legs span two currencies: the rate applied, recorded on the entry.
     exchange_rate: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", str(self.kind))  # an EntryKind, stored as its text
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +49,14 @@ class CreateHold:
     credit_account_id: int
     amount: int
     currency: str
-    kind: str = "hold"
+    kind: str = EntryKind.HOLD
     key: str | None = None
     expires_at: datetime | None = None
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", str(self.kind))  # an EntryKind, stored as its text
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,9 @@ from zhifu.openplatform.fields import BEIJING, alipay_time, buyer_id, yuan
 from zhifu.openplatform.keys import PlatformKeys
 from zhifu.openplatform.origins import Origin, TradeOrigins, merchant_of
 from zhifu.openplatform.signing import canonical_string, sign
+from zhifu.payments.model import Trade
 from zhifu.payments.states import TradeState
-from zhifu.payments.trades import Trade, TradeService
+from zhifu.payments.trades import TradeService
 
 CHANNEL = "alipay_notify"
 NOTIFIED_EVENTS = frozenset(

@@ -30,9 +30,9 @@ from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.methods import Order
+from zhifu.payments.model import DEFAULT_TIMEOUT, Trade
 from zhifu.payments.service import Payments
 from zhifu.payments.states import TradeState
-from zhifu.payments.trades import DEFAULT_TIMEOUT, Trade
 
 _TIMEOUT = re.compile(r"([1-9][0-9]{0,4})([mhd])")
 _TIMEOUT_UNITS = {"m": "minutes", "h": "hours", "d": "days"}

@@ -39,7 +39,8 @@ from zhifu.errors import (
 from zhifu.funding import FundingOrder, FundingService, OrderState
 from zhifu.logging import get_logger
 from zhifu.payments.errors import TradePaid
-from zhifu.payments.trades import Trade, TradeService
+from zhifu.payments.model import Trade
+from zhifu.payments.trades import TradeService
 
 log = get_logger("zhifu.payments.card")
 

@@ -8,43 +8,18 @@ money never left the buyer's wallet. See states.py for the transitions.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.db.idempotency import buyer_scope, merchant_scope, remember, replayed
-from zhifu.identity import wallet_account
-from zhifu.ledger import CreateHold, Leg, PostEntry, PostHold, VoidHold, apply
+from zhifu.ledger import apply
+from zhifu.payments import postings
 from zhifu.payments.errors import TradeNotFound
 from zhifu.payments.merchants import merchant_accounts
+from zhifu.payments.model import Trade
 from zhifu.payments.states import EscrowEvent, EscrowState, TradeState, next_escrow_state
-from zhifu.payments.trades import Trade, TradeService, apply_one, revenue_account
-
-AUTO_CONFIRM_AFTER = timedelta(days=10)
-
-
-async def hold_in_escrow(
-    conn: Conn, trade: Trade, buyer_user_id: int, fee: int, now: datetime
-) -> dict[str, Any]:
-    """The trade's changes when its buyer pays into escrow (the money is held, not moved)."""
-    wallet = await wallet_account(conn, buyer_user_id, trade.currency)
-    pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
-    hold = CreateHold(
-        wallet,
-        pending,
-        trade.amount,
-        trade.currency,
-        kind="escrow",
-        description=trade.subject,
-        metadata={"trade_no": trade.trade_no, "merchant_id": trade.merchant_id},
-    )
-    result = await apply_one(conn, hold, now)
-    return {
-        "hold_id": result["hold_id"],
-        "escrow_state": EscrowState.PAID,
-        "auto_confirm_at": now + AUTO_CONFIRM_AFTER,
-    }
+from zhifu.payments.trades import TradeService
 
 
 class EscrowService:
@@ -138,7 +113,9 @@ class EscrowService:
         if state == EscrowState.CONFIRMED:
             changes["entry_id"] = await self._release_to_merchant(conn, trade)
         elif state == EscrowState.REFUNDED:
-            await apply_one(conn, VoidHold(self._hold(trade)), self.clock.now())
+            await postings.apply_one(
+                conn, postings.escrow_refund(self._hold(trade)), self.clock.now()
+            )
             changes |= {
                 "state": TradeState.TRADE_CLOSED,
                 "refunded_amount": trade.amount,
@@ -156,14 +133,10 @@ class EscrowService:
 
     async def _release_to_merchant(self, conn: Conn, trade: Trade) -> int:
         """Post the hold to the merchant and take the fee, in one ledger call."""
-        commands: list[Any] = [PostHold(self._hold(trade))]
-        if trade.fee:
-            pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
-            revenue = await revenue_account(conn, trade.currency, beside=pending)
-            legs = (
-                Leg(pending, -trade.fee, trade.currency),
-                Leg(revenue, trade.fee, trade.currency),
-            )
-            commands.append(PostEntry(legs=legs, kind="fee", metadata={"trade_no": trade.trade_no}))
+        pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
+        revenue = await postings.revenue_account(conn, trade.currency, beside=pending)
+        commands = postings.escrow_release(
+            trade, hold_id=self._hold(trade), pending=pending, revenue=revenue
+        )
         results = [o.unwrap() for o in await apply(conn, commands, self.clock.now())]
         return int(results[0]["entry_id"])

@@ -22,8 +22,8 @@ from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
 from zhifu.db.database import Database
 from zhifu.errors import InvalidRequest
 from zhifu.money import check_currency
+from zhifu.payments.model import COLUMNS, METHODS, Trade, trade_from_row
 from zhifu.payments.states import TradeState
-from zhifu.payments.trades import COLUMNS, METHODS, Trade, trade_from_row
 
 MAX_DAYS = 366
 MAX_PAGE = 200

@@ -49,16 +49,10 @@ from zhifu.payments.errors import (
     TradeNotFound,
 )
 from zhifu.payments.merchants import Merchant, MerchantService
+from zhifu.payments.model import COLUMNS, DEFAULT_TIMEOUT, NewTrade, Trade, trade_from_row
 from zhifu.payments.qr import LocalName, MerchantQr
 from zhifu.payments.states import TradeState
-from zhifu.payments.trades import (
-    COLUMNS,
-    DEFAULT_TIMEOUT,
-    NewTrade,
-    Trade,
-    TradeService,
-    trade_from_row,
-)
+from zhifu.payments.trades import TradeService
 
 # How long a trade waits for the consumer's PIN at the till.
 IN_PERSON_TIMEOUT = timedelta(minutes=5)

@@ -26,13 +26,11 @@ from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import Conflict, InsufficientFunds, InvalidRequest, NotFound, RecipientNotFound
 from zhifu.identity import wallet_account
-from zhifu.ledger import Leg, PostEntry
 from zhifu.money import check_currency, check_minor
+from zhifu.payments import postings
 from zhifu.payments.errors import MerchantInsufficientFunds
 from zhifu.payments.merchants import merchant_debit
-from zhifu.payments.trades import apply_one
 
-PAYOUT_KIND = "payout"
 SUCCESS = "SUCCESS"
 # Alipay's order numbers are 32 digits; zhifu's are the business day, a mark for the
 # kind of number, and the payout's (or its ledger entry's) id.
@@ -193,11 +191,12 @@ class PayoutService:
         except NotFound:
             raise RecipientNotFound("no user to pay", user_id=request.user_id) from None
         debit = await merchant_debit(conn, merchant_id, currency, amount)
-        legs = (Leg(wallet, amount, currency), *debit.legs)
         description = f"payout from {merchant_name}"
-        entry = PostEntry(
-            legs=legs,
-            kind=PAYOUT_KIND,
+        entry = postings.payout(
+            wallet=wallet,
+            merchant_legs=debit.legs,
+            amount=amount,
+            currency=currency,
             description=description,
             metadata={
                 "merchant_id": merchant_id,
@@ -207,7 +206,7 @@ class PayoutService:
             },
         )
         try:
-            return int((await apply_one(conn, entry, self.clock.now()))["entry_id"])
+            return int((await postings.apply_one(conn, entry, self.clock.now()))["entry_id"])
         except InsufficientFunds as error:
             if debit.refused(error):
                 raise MerchantInsufficientFunds(

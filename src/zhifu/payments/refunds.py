@@ -18,8 +18,8 @@ from zhifu.db.database import Conn, Database
 from zhifu.db.idempotency import merchant_scope, remember, replayed
 from zhifu.errors import InsufficientFunds, InvalidRequest
 from zhifu.identity import wallet_account
-from zhifu.ledger import Leg, PostEntry
 from zhifu.money import check_minor, format_decimal
+from zhifu.payments import postings
 from zhifu.payments.errors import (
     MerchantInsufficientFunds,
     RefundExists,
@@ -28,14 +28,9 @@ from zhifu.payments.errors import (
 )
 from zhifu.payments.fees import refund_fee
 from zhifu.payments.merchants import merchant_debit
+from zhifu.payments.model import Trade
 from zhifu.payments.states import EscrowState, TradeEvent, TradeState
-from zhifu.payments.trades import (
-    Trade,
-    TradeLifecycle,
-    TradeService,
-    apply_one,
-    revenue_account,
-)
+from zhifu.payments.trades import TradeLifecycle, TradeService
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,19 +203,16 @@ class RefundService:
         assert trade.buyer_user_id is not None
         currency = trade.currency
         debit = await merchant_debit(conn, trade.merchant_id, currency, amount - fee_back)
-        legs = [
-            Leg(await wallet_account(conn, trade.buyer_user_id, currency), amount, currency),
-            *debit.legs,
-            Leg(await revenue_account(conn, currency, beside=debit.pending), -fee_back, currency),
-        ]
-        entry = PostEntry(
-            legs=tuple(leg for leg in legs if leg.amount),
-            kind="refund",
-            description=f"refund of {trade.subject}",
-            metadata={"trade_no": trade.trade_no, "merchant_id": trade.merchant_id},
+        entry = postings.refund(
+            trade,
+            wallet=await wallet_account(conn, trade.buyer_user_id, currency),
+            merchant_legs=debit.legs,
+            revenue=await postings.revenue_account(conn, currency, beside=debit.pending),
+            fee_back=fee_back,
+            amount=amount,
         )
         try:
-            return int((await apply_one(conn, entry, self.clock.now()))["entry_id"])
+            return int((await postings.apply_one(conn, entry, self.clock.now()))["entry_id"])
         except InsufficientFunds as error:
             if debit.refused(error):
                 raise MerchantInsufficientFunds(

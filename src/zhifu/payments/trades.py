@@ -8,18 +8,15 @@ Paying the same trade twice, concurrently or not, finds it paid the second time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from zhifu.clock import Clock, business_day
-from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest
 from zhifu.events import emit
 from zhifu.identity import UserService, spend_password_free, wallet_account
-from zhifu.ledger import AccountKind, Leg, PostEntry, apply, book_of, system_account
-from zhifu.money import check_currency, check_minor, format_decimal
+from zhifu.payments import postings
 from zhifu.payments.errors import (
     PinRequired,
     TradeClosed,
@@ -30,137 +27,8 @@ from zhifu.payments.errors import (
 )
 from zhifu.payments.fees import trade_fee
 from zhifu.payments.merchants import Merchant, MerchantService, merchant_accounts
-from zhifu.payments.states import TradeEvent, TradeState, next_trade_state
-
-DEFAULT_TIMEOUT = timedelta(minutes=15)
-MAX_TIMEOUT = timedelta(days=15)
-REVENUE_SHARDS = 16
-METHODS = ("qr", "static_qr", "payment_code", "checkout", "tap", "wallet")
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    id: int
-    trade_no: str
-    merchant_id: int
-    out_trade_no: str
-    amount: int
-    currency: str
-    subject: str
-    state: str
-    method: str | None
-    escrow: bool
-    escrow_state: str | None
-    buyer_user_id: int | None
-    fee: int
-    refunded_amount: int
-    refunded_fee: int
-    store_id: int | None
-    terminal_id: int | None
-    hold_id: int | None
-    entry_id: int | None
-    notify_url: str | None
-    return_url: str | None
-    close_reason: str | None
-    password_free: bool
-    expires_at: datetime
-    paid_at: datetime | None
-    refund_window_ends_at: datetime | None
-    auto_confirm_at: datetime | None
-    closed_at: datetime | None
-    finished_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        body = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name, value in body.items():
-            if isinstance(value, datetime):
-                body[name] = value.isoformat()
-        body["net_amount"] = self.net_amount
-        for name in ("amount", "fee", "refunded_amount", "net_amount"):
-            body[f"{name}_decimal"] = format_decimal(getattr(self, name), self.currency)
-        return body
-
-    @property
-    def net_amount(self) -> int:
-        """What the merchant keeps (or will, once escrow releases it): the amount not
-        refunded less the fee not returned; nothing for an unpaid trade."""
-        if self.paid_at is None:
-            return 0
-        return self.amount - self.refunded_amount - (self.fee - self.refunded_fee)
-
-    def event_data(self) -> dict[str, Any]:
-        """What a merchant's webhook says about the trade."""
-        keep = (
-            "trade_no", "out_trade_no", "amount", "amount_decimal", "currency", "subject",
-            "state", "method", "escrow", "escrow_state", "fee", "refunded_amount", "paid_at",
-            "closed_at", "close_reason",
-        )  # fmt: skip
-        body = self.to_dict()
-        return {name: body[name] for name in keep}
-
-
-COLUMNS = ", ".join(f.name for f in fields(Trade))
-
-
-def trade_from_row(row: dict[str, Any]) -> Trade:
-    return Trade(**{f.name: row[f.name] for f in fields(Trade)})
-
-
-def _check_text(value: str, name: str, longest: int) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= longest or not value.isprintable():
-        raise InvalidRequest(f"{name} has 1 to {longest} printable characters")
-    return value
-
-
-def _check_url(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    if not value.startswith(("http://", "https://")) or len(value) > 2000:
-        raise InvalidRequest(f"{name} must be an http(s) URL")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class NewTrade:
-    """What a merchant asks for when it creates a trade."""
-
-    out_trade_no: str
-    amount: int
-    subject: str
-    currency: str = "CNY"
-    timeout: timedelta = DEFAULT_TIMEOUT
-    escrow: bool = False
-    store_id: int | None = None
-    terminal_id: int | None = None
-    notify_url: str | None = None
-    return_url: str | None = None
-    buyer_user_id: int | None = None
-    method: str | None = None
-
-    def checked(self) -> NewTrade:
-        _check_text(self.out_trade_no, "out_trade_no", 64)
-        _check_text(self.subject, "subject", 256)
-        check_minor(self.amount)
-        check_currency(self.currency)
-        _check_url(self.notify_url, "notify_url")
-        _check_url(self.return_url, "return_url")
-        if not timedelta(minutes=1) <= self.timeout <= MAX_TIMEOUT:
-            raise InvalidRequest("a trade times out between 1 minute and 15 days")
-        return self
-
-    def fingerprint(self) -> str:
-        """The parts of the request that must match when out_trade_no is sent again."""
-        return idempotency.request_hash(
-            {
-                "amount": self.amount,
-                "currency": self.currency,
-                "subject": self.subject,
-                "escrow": self.escrow,
-                "store_id": self.store_id,
-            }
-        )
+from zhifu.payments.model import AUTO_CONFIRM_AFTER, COLUMNS, NewTrade, Trade, trade_from_row
+from zhifu.payments.states import EscrowState, TradeEvent, TradeState, next_trade_state
 
 
 class TradeService:
@@ -376,12 +244,7 @@ class TradeService:
         merchant = await self.merchants.get(trade.merchant_id, conn)
         fee = trade_fee(trade.amount, merchant.fee_rate_ppm)
         now = self.clock.now()
-        if trade.escrow:
-            from zhifu.payments.escrow import hold_in_escrow
-
-            changes = await hold_in_escrow(conn, trade, buyer_user_id, fee, now)
-        else:
-            changes = await self._move_payment(conn, trade, buyer_user_id, fee)
+        changes = await self._move_payment(conn, trade, buyer_user_id, fee, now)
         paid = await self.update(
             conn,
             trade,
@@ -431,43 +294,23 @@ class TradeService:
             raise PinRequired(refusal, amount=amount)
 
     async def _move_payment(
-        self, conn: Conn, trade: Trade, buyer_user_id: int, fee: int
+        self, conn: Conn, trade: Trade, buyer_user_id: int, fee: int, now: datetime
     ) -> dict[str, Any]:
-        """Buyer's wallet -> merchant's pending settlement (less the fee) + platform fee."""
-        currency = trade.currency
-        wallet = await wallet_account(conn, buyer_user_id, currency)
-        pending, _ = await merchant_accounts(conn, trade.merchant_id, currency)
-        legs = [Leg(wallet, -trade.amount, currency)]
-        if trade.amount > fee:
-            legs.append(Leg(pending, trade.amount - fee, currency))
-        if fee:
-            legs.append(Leg(await revenue_account(conn, currency, beside=pending), fee, currency))
-        entry = PostEntry(
-            legs=tuple(legs),
-            kind="payment",
-            description=trade.subject,
-            metadata={"trade_no": trade.trade_no, "merchant_id": trade.merchant_id},
-        )
-        return {"entry_id": (await apply_one(conn, entry, self.clock.now()))["entry_id"]}
-
-
-async def revenue_account(conn: Conn, currency: str, *, beside: int) -> int:
-    """The platform's fee income in the book of the account `beside` (sandbox fees are
-    sandbox money): credited by every payment, so it is sharded too."""
-    info = await system_account(
-        conn,
-        AccountKind.PLATFORM_REVENUE,
-        currency,
-        shards=REVENUE_SHARDS,
-        book=await book_of(conn, beside),
-    )
-    return info.id
-
-
-async def apply_one(conn: Conn, command: Any, now: datetime) -> dict[str, Any]:
-    """Apply one ledger command in the caller's transaction; raise its refusal."""
-    (outcome,) = await apply(conn, [command], now)
-    return outcome.unwrap()
+        """Move the buyer's money to the merchant, or hold it in escrow for them; return
+        the trade's changes that say so."""
+        wallet = await wallet_account(conn, buyer_user_id, trade.currency)
+        pending, _ = await merchant_accounts(conn, trade.merchant_id, trade.currency)
+        if trade.escrow:
+            hold = postings.escrow_hold(trade, wallet=wallet, pending=pending)
+            held = await postings.apply_one(conn, hold, now)
+            return {
+                "hold_id": held["hold_id"],
+                "escrow_state": EscrowState.PAID,
+                "auto_confirm_at": now + AUTO_CONFIRM_AFTER,
+            }
+        revenue = await postings.revenue_account(conn, trade.currency, beside=pending)
+        entry = postings.payment(trade, wallet=wallet, pending=pending, revenue=revenue, fee=fee)
+        return {"entry_id": (await postings.apply_one(conn, entry, now))["entry_id"]}
 
 
 class TradeLifecycle:

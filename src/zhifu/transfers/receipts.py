@@ -13,10 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from zhifu.identity import User
-from zhifu.ledger import Balance, StatementLine
+from zhifu.ledger import Balance, EntryKind, StatementLine
 from zhifu.money import format_decimal
-
-TRANSFER_KIND = "transfer"
 
 
 def money_fields(name: str, amount: int, currency: str) -> dict[str, Any]:
@@ -51,7 +49,7 @@ class Receipt:
 def transfer_parties(kind: str, metadata: Mapping[str, Any]) -> tuple[int, int] | None:
     """(from, to) user ids of a person-to-person transfer entry, else None."""
     sender, recipient = metadata.get("from_user_id"), metadata.get("to_user_id")
-    if kind != TRANSFER_KIND or not isinstance(sender, int) or not isinstance(recipient, int):
+    if kind != EntryKind.TRANSFER or not isinstance(sender, int) or not isinstance(recipient, int):
         return None
     return sender, recipient
 

@@ -27,14 +27,13 @@ from zhifu.errors import (
     ZhifuError,
 )
 from zhifu.identity import User, UserService, find_wallet
-from zhifu.ledger import Ledger, Outcome, transfer
+from zhifu.ledger import EntryKind, Ledger, Outcome, transfer
 from zhifu.ledger import balance as ledger_balance
 from zhifu.ledger import balance_as_of as ledger_balance_as_of
 from zhifu.ledger import entry as ledger_entry
 from zhifu.ledger import statement as ledger_statement
 from zhifu.money import check_currency, check_minor
 from zhifu.transfers.receipts import (
-    TRANSFER_KIND,
     Receipt,
     StatementItem,
     WalletBalance,
@@ -104,7 +103,7 @@ class TransferService:
             amount,
             currency,
             key=idempotency.scoped(idempotency.transfer_scope(from_user_id), idempotency_key),
-            kind=TRANSFER_KIND,
+            kind=EntryKind.TRANSFER,
             description=f"transfer from user {from_user_id} to user {recipient.id}",
             metadata={"from_user_id": from_user_id, "to_user_id": recipient.id, "memo": memo},
         )

@@ -15,8 +15,8 @@ from zhifu.api.deps import RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount, Currency
 from zhifu.payments import qr, tap
 from zhifu.payments.methods import Order, TapSubmission
+from zhifu.payments.model import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade
 from zhifu.payments.states import TradeState
-from zhifu.payments.trades import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade
 
 router = APIRouter(prefix="/v1/acquiring", tags=["acquiring"])
 

@@ -32,8 +32,8 @@ from zhifu.errors import Unauthorized, ZhifuError
 from zhifu.identity import Card, User
 from zhifu.money import format_decimal
 from zhifu.payments.errors import TradeClosed, TradeExpired, TradeNotFound, TradePaid
+from zhifu.payments.model import Trade
 from zhifu.payments.states import TradeState
-from zhifu.payments.trades import Trade
 from zhifu.runtime import Runtime
 from zhifu.web import pages, session
 from zhifu.web.forms import PayForm
@@ -45,7 +45,6 @@ COOKIE_PATH = "/checkout"
 # The checkout's pages are in English only for now.
 SPACE = session.CookieSpace(path=COOKIE_PATH, session_cookie="zhifu_session", locales=("en",))
 PENDING_REFRESH_SECONDS = 3
-PAID_STATES = (TradeState.TRADE_SUCCESS, TradeState.TRADE_FINISHED)
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 FormField = Annotated[str, Form()]
@@ -153,11 +152,7 @@ async def _merchant_name(runtime: Runtime, trade: Trade) -> str:
 
 
 def _open_to_anyone(trade: Trade, now: datetime) -> bool:
-    return (
-        trade.state == TradeState.WAIT_BUYER_PAY
-        and trade.buyer_user_id is None
-        and trade.expires_at > now
-    )
+    return trade.payable(now) and trade.buyer_user_id is None
 
 
 async def return_location(runtime: Runtime, trade: Trade) -> str | None:
@@ -282,7 +277,7 @@ async def page_for(
     assert user is not None
     if trade.buyer_user_id not in (None, user.id):
         return not_found(visit)
-    if trade.state in PAID_STATES:
+    if trade.paid:
         return await done_page(visit, trade)
     if trade.state == TradeState.TRADE_CLOSED or trade.expires_at <= runtime.clock.now():
         return await closed_page(visit, trade, status)

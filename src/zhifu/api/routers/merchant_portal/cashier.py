@@ -31,8 +31,7 @@ from zhifu.errors import InvalidStateTransition, ZhifuError
 from zhifu.identity import mask_phone
 from zhifu.payments.errors import TradeNotFound
 from zhifu.payments.methods import Order
-from zhifu.payments.states import TradeState
-from zhifu.payments.trades import Trade
+from zhifu.payments.model import Trade
 from zhifu.web import codes, pages
 from zhifu.web.forms import Errors, parse_amount, refusal, required
 from zhifu.web.i18n import N_
@@ -135,7 +134,7 @@ async def _trade(visit: PortalVisit, trade_no: str) -> Trade | None:
 async def sale_context(visit: PortalVisit, trade: Trade) -> dict[str, Any]:
     """What the status panel shows: the code while it can be paid, else the outcome."""
     runtime = visit.runtime
-    waiting = trade.state == TradeState.WAIT_BUYER_PAY and trade.expires_at > runtime.clock.now()
+    waiting = trade.payable(runtime.clock.now())
     payload = await runtime.payments.methods.trade_qr(visit.merchant, trade.trade_no)
     buyer = None
     if trade.buyer_user_id is not None and trade.paid_at is not None:

@@ -32,9 +32,8 @@ from zhifu.identity import mask_phone
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments.errors import TradeNotFound
 from zhifu.payments.merchant_reports import TradeQuery
+from zhifu.payments.model import Trade
 from zhifu.payments.refunds import Refund
-from zhifu.payments.states import TradeState
-from zhifu.payments.trades import Trade
 from zhifu.web.forms import Errors, parse_amount, refusal
 from zhifu.web.i18n import N_
 from zhifu.web.session import new_form_key, see_other, valid_form_key
@@ -171,16 +170,6 @@ def history(visit: PortalVisit, trade: Trade, refunds: list[Refund]) -> list[His
     return sorted(lines, key=lambda line: line.at)
 
 
-def refundable(trade: Trade) -> int:
-    """What is left to refund from the portal: a paid trade's unrefunded amount (money
-    still held in escrow is refunded through the buyer's refund request instead)."""
-    if trade.state != TradeState.TRADE_SUCCESS:
-        return 0
-    if trade.escrow and trade.escrow_state != "CONFIRMED":
-        return 0
-    return trade.amount - trade.refunded_amount
-
-
 async def _trade(visit: PortalVisit, trade_no: str) -> Trade | None:
     try:
         return await visit.runtime.payments.trades.get(visit.merchant.id, trade_no=trade_no)
@@ -217,8 +206,8 @@ async def trade_page(
         history=history(visit, trade, refunds),
         buyer=buyer,
         store=store,
-        refundable=refundable(trade),
-        refundable_text=format_decimal(refundable(trade), trade.currency),
+        refundable=trade.refundable_amount,
+        refundable_text=format_decimal(trade.refundable_amount, trade.currency),
         amount=amount,
         reason=reason,
         notice=notice,
@@ -257,7 +246,7 @@ def _refund_form(
     reason = reason.strip()
     if len(reason) > REASON_MAX or not reason.isprintable():
         errors["reason"] = visit._("A reason has at most 256 characters, on one line.")
-    left = refundable(trade)
+    left = trade.refundable_amount
     if value is not None and value > left and "amount" not in errors:
         errors["amount"] = visit._("At most {amount} is left to refund.").format(
             amount=visit.money(left, trade.currency)
@@ -281,7 +270,7 @@ async def review_refund(
     trade = await _trade(visit, trade_no)
     if trade is None:
         return not_found(visit)
-    if refundable(trade) == 0:
+    if trade.refundable_amount == 0:
         errors = {"form": visit._("This trade cannot be refunded now.")}
         return await trade_page(visit, trade, errors=errors, status=409)
     value, reason, errors = _refund_form(visit, trade, amount, reason)
@@ -310,7 +299,7 @@ def confirm_refund_page(
         trade=trade,
         amount=amount,
         amount_text=format_decimal(amount, trade.currency),
-        full=amount == refundable(trade),
+        full=amount == trade.refundable_amount,
         reason=reason,
         form_key=new_form_key(),
     )

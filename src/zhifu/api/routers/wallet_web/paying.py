@@ -38,8 +38,7 @@ from zhifu.payments import paycode
 from zhifu.payments.devices import PaymentCodesExhausted
 from zhifu.payments.errors import TradeNotFound
 from zhifu.payments.methods import Scanned
-from zhifu.payments.states import EscrowState, TradeState
-from zhifu.payments.trades import Trade
+from zhifu.payments.model import Trade
 from zhifu.web import codes
 from zhifu.web.forms import Errors, PayForm, error_message, parse_amount, refusal
 from zhifu.web.i18n import N_
@@ -58,8 +57,6 @@ PAY_FIELDS = {
                  "balance_cap_exceeded", "card_payment_in_progress", "card_charged_to_wallet")
 }  # fmt: skip
 # Escrow steps the buyer may take, by the escrow state they start from.
-CAN_CONFIRM = (EscrowState.PAID, EscrowState.SHIPPED)
-CAN_ASK_REFUND = (EscrowState.PAID, EscrowState.SHIPPED)
 
 
 # Scanning.
@@ -240,10 +237,6 @@ async def _trade(visit: WalletVisit, user: User, trade_no: str) -> Trade | None:
         return None
 
 
-def _payable(trade: Trade, now: datetime) -> bool:
-    return trade.state == TradeState.WAIT_BUYER_PAY and trade.expires_at > now
-
-
 async def trade_page(
     visit: WalletVisit,
     user: User,
@@ -255,7 +248,7 @@ async def trade_page(
 ) -> HTMLResponse:
     runtime = visit.runtime
     merchant = await runtime.payments.merchants.get(trade.merchant_id)
-    payable = _payable(trade, runtime.clock.now())
+    payable = trade.payable(runtime.clock.now())
     latest = await runtime.payments.cards.latest(trade.trade_no, user.id)
     charging = latest is not None and latest.charging
     choices = await sources(visit, user, trade.currency) if payable and not charging else []
@@ -263,8 +256,8 @@ async def trade_page(
         visit, "trade.html", title=N_("Payment"), status=status, errors=errors,
         trade=trade, merchant=merchant, payable=payable and not charging, charging=charging,
         sources=choices, source=source,
-        can_confirm=trade.buyer_user_id == user.id and trade.escrow_state in CAN_CONFIRM,
-        can_ask_refund=trade.buyer_user_id == user.id and trade.escrow_state in CAN_ASK_REFUND,
+        can_confirm=trade.buyer_can_confirm(user.id),
+        can_ask_refund=trade.buyer_can_ask_refund(user.id),
         refresh_seconds=PENDING_REFRESH_SECONDS if charging else 0,
     )  # fmt: skip
 
@@ -338,9 +331,9 @@ async def escrow_list(visit: VisitDep) -> Response:
 
 
 ESCROW_STEPS = {
-    "confirm-receipt": (CAN_CONFIRM, N_("Confirm you received the goods"),
+    "confirm-receipt": (Trade.buyer_can_confirm, N_("Confirm you received the goods"),
                         N_("Confirm receipt"), N_("The seller is paid. This cannot be undone.")),
-    "refund-request": (CAN_ASK_REFUND, N_("Ask for a refund"), N_("Ask for a refund"),
+    "refund-request": (Trade.buyer_can_ask_refund, N_("Ask for a refund"), N_("Ask for a refund"),
                        N_("The seller agrees or refuses; a refusal goes to zhifu to decide.")),
 }  # fmt: skip
 
@@ -362,7 +355,7 @@ def escrow_confirmation(visit: WalletVisit, trade: Trade, step: str, merchant: s
 async def _escrow_trade(visit: WalletVisit, user: User, trade_no: str, step: str) -> Trade | None:
     trade = await _trade(visit, user, trade_no)
     allowed = ESCROW_STEPS[step][0]
-    if trade is None or trade.buyer_user_id != user.id or trade.escrow_state not in allowed:
+    if trade is None or not allowed(trade, user.id):
         return None
     return trade
 
