@@ -93,7 +93,7 @@ class Cashier:
         """time_expire (an absolute Beijing time) wins over timeout_express."""
         value = optional_text(biz, "time_expire")
         if value is None:
-            return timeout(biz)
+            return timeout(biz, self.clock.now())
         try:
             moment = datetime.strptime(value, TIME_EXPIRE_FORMAT).replace(tzinfo=BEIJING)
         except ValueError:

@@ -51,7 +51,7 @@ class OpenPlatform:
         cashier = Cashier(payments, origins, keys, clock)
         handlers = origins.recording(
             {
-                **TradeMethods(payments, users, clock).handlers(),
+                **TradeMethods(db, payments, users, clock).handlers(),
                 **cashier.handlers(),
                 **FundMethods(payments, users).handlers(),
                 **bills.handlers(),

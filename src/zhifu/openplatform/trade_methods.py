@@ -10,10 +10,11 @@ Buyer ids are zhifu user ids in Alipay's 16-digit form: "2088" and 12 digits.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from zhifu.clock import Clock
+from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
+from zhifu.db.database import Conn, Database
 from zhifu.identity import UserService
 from zhifu.openplatform import errors
 from zhifu.openplatform.errors import GatewayError, invalid_parameter
@@ -28,24 +29,38 @@ from zhifu.openplatform.fields import text as text
 from zhifu.openplatform.fields import user_id_of
 from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
+from zhifu.payments.errors import TradeExists
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.methods import Order
+from zhifu.payments.refunds import Refund
 from zhifu.payments.service import Payments
 from zhifu.payments.states import TradeState
 from zhifu.payments.trades import DEFAULT_TIMEOUT, Trade
 
 _TIMEOUT = re.compile(r"([1-9][0-9]{0,4})([mhd])")
 _TIMEOUT_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+UNTIL_END_OF_DAY = "1c"
+# A trade lives at least a minute (NewTrade's rule), even one made at 23:59:30 with `1c`.
+_SHORTEST = timedelta(minutes=1)
 _SCENES = ("bar_code", "wave_code")
 
 
-def timeout(biz: dict[str, Any]) -> timedelta:
+def _until_end_of_day(now: datetime) -> timedelta:
+    midnight = datetime.combine(business_day(now) + timedelta(days=1), time(), BUSINESS_TIMEZONE)
+    return max(midnight - now, _SHORTEST)
+
+
+def timeout(biz: dict[str, Any], now: datetime) -> timedelta:
     value = optional_text(biz, "timeout_express")
     if value is None:
         return DEFAULT_TIMEOUT
+    if value == UNTIL_END_OF_DAY:
+        return _until_end_of_day(now)
     match = _TIMEOUT.fullmatch(value)
     if match is None:
-        raise invalid_parameter("timeout_express must be minutes, hours or days: 90m, 2h, 1d")
+        raise invalid_parameter(
+            "timeout_express must be minutes, hours or days (90m, 2h, 1d), or 1c for today"
+        )
     return timedelta(**{_TIMEOUT_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -63,14 +78,20 @@ def order(biz: dict[str, Any]) -> Order:
 
 
 def trade_ref(biz: dict[str, Any]) -> dict[str, str | None]:
-    found = {name: optional_text(biz, name) for name in ("trade_no", "out_trade_no")}
-    if not any(found.values()):
+    """The trade a request names: by trade_no when given (it wins, as in Alipay), else by
+    out_trade_no."""
+    trade_no = optional_text(biz, "trade_no")
+    if trade_no is not None:
+        return {"trade_no": trade_no, "out_trade_no": None}
+    out_trade_no = optional_text(biz, "out_trade_no")
+    if out_trade_no is None:
         raise invalid_parameter("give trade_no or out_trade_no")
-    return found
+    return {"trade_no": None, "out_trade_no": out_trade_no}
 
 
 class TradeMethods:
-    def __init__(self, payments: Payments, users: UserService, clock: Clock) -> None:
+    def __init__(self, db: Database, payments: Payments, users: UserService, clock: Clock) -> None:
+        self.db = db
         self.payments = payments
         self.users = users
         self.clock = clock
@@ -91,7 +112,7 @@ class TradeMethods:
         made = await self.payments.methods.precreate(
             await self._merchant(call),
             order(call.biz),
-            expires_after=timeout(call.biz),
+            expires_after=timeout(call.biz, self.clock.now()),
             notify_url=call.params.get("notify_url") or None,
         )
         return success(out_trade_no=made.trade.out_trade_no, qr_code=made.qr_payload)
@@ -100,9 +121,14 @@ class TradeMethods:
         """The merchant scanned the buyer's zhifu payment code (`auth_code`)."""
         if call.biz.get("scene") not in _SCENES:
             raise invalid_parameter("scene must be bar_code or wave_code")
-        trade = await self.payments.methods.pay_with_code(
-            await self._merchant(call), order(call.biz), text(call.biz, "auth_code")
-        )
+        asked = order(call.biz)
+        try:
+            trade = await self.payments.methods.pay_with_code(
+                await self._merchant(call), asked, text(call.biz, "auth_code")
+            )
+        except TradeExists:
+            await self._refuse_if_paid(call, asked.out_trade_no)
+            raise
         fields = await self._trade_fields(trade)
         if trade.state == TradeState.WAIT_BUYER_PAY:  # above the password-free allowance
             waiting = errors.WAITING_FOR_BUYER
@@ -116,7 +142,7 @@ class TradeMethods:
         if buyer is not None:
             await self.users.get(buyer)
         request = order(call.biz).trade(
-            timeout=timeout(call.biz),
+            timeout=timeout(call.biz, self.clock.now()),
             notify_url=call.params.get("notify_url") or None,
             buyer_user_id=buyer,
         )
@@ -127,24 +153,28 @@ class TradeMethods:
         return success(**await self._trade_fields(await self._trade(call)))
 
     async def refund(self, call: Call) -> dict[str, Any]:
-        trade = await self._trade(call)
+        """fund_change is Y only for the call whose refund moved the money: the trade is
+        locked while its refund is decided, so of identical requests racing one moves it
+        and the others find its refund (replays of the out_request_no, N)."""
         requested = amount(call.biz, "refund_amount")
-        # A refund made before this call is a replay (fund_change N). Two identical
-        # requests racing may both answer Y; only one moves money either way.
-        started = self.clock.now()
-        refund = await self.payments.refunds.refund(
-            trade.merchant_id,
-            trade_no=trade.trade_no,
-            out_request_no=optional_text(call.biz, "out_request_no") or trade.out_trade_no,
-            amount=requested,
-            reason=optional_text(call.biz, "refund_reason") or "",
-        )
-        after = await self.payments.trades.get(trade.merchant_id, trade_no=trade.trade_no)
+        out_request_no = optional_text(call.biz, "out_request_no", max_length=64)
+        reason = optional_text(call.biz, "refund_reason", max_length=256) or ""
+
+        async def work(conn: Conn) -> tuple[Refund, Trade, bool]:
+            trades = self.payments.trades
+            before = await trades.locked(conn, call.merchant_id, **trade_ref(call.biz))
+            refund = await self.payments.refunds.refund_in(
+                conn, before, out_request_no or before.out_trade_no, requested, reason
+            )
+            after = await trades.locked(conn, call.merchant_id, trade_no=before.trade_no)
+            return refund, after, after.refunded_amount != before.refunded_amount
+
+        refund, after, moved = await self.db.transaction(work)
         return success(
             trade_no=after.trade_no,
             out_trade_no=after.out_trade_no,
             **await self._buyer_fields(after),
-            fund_change="Y" if refund.created_at >= started else "N",
+            fund_change="Y" if moved else "N",
             refund_fee=yuan(after.refunded_amount, after.currency),
             send_back_fee=yuan(refund.amount, after.currency),
             gmt_refund_pay=alipay_time(refund.created_at),
@@ -187,6 +217,14 @@ class TradeMethods:
         )
 
     # Shared parts.
+
+    async def _refuse_if_paid(self, call: Call, out_trade_no: str) -> None:
+        """Another payment of an out_trade_no already paid: Alipay's TRADE_HAS_SUCCESS."""
+        trade = await self.payments.trades.get(call.merchant_id, out_trade_no=out_trade_no)
+        if trade.paid_at is not None:
+            raise GatewayError(
+                errors.BUSINESS_FAILED, "ACQ.TRADE_HAS_SUCCESS", "this trade is already paid"
+            )
 
     async def _merchant(self, call: Call) -> Merchant:
         return await self.payments.merchants.get(call.merchant_id)
