@@ -29,6 +29,7 @@ from zhifu.openplatform.fields import text as text
 from zhifu.openplatform.fields import user_id_of
 from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
+from zhifu.openplatform.open_ids import OpenIdNotFound, OpenIds
 from zhifu.payments.errors import TradeExists
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.methods import Order
@@ -64,11 +65,6 @@ def timeout(biz: dict[str, Any], now: datetime) -> timedelta:
     return timedelta(**{_TIMEOUT_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def buyer_user_id(biz: dict[str, Any]) -> int | None:
-    value = optional_text(biz, "buyer_id")
-    return None if value is None else user_id_of(value, "buyer_id")
-
-
 def order(biz: dict[str, Any]) -> Order:
     return Order(
         out_trade_no=text(biz, "out_trade_no"),
@@ -90,10 +86,18 @@ def trade_ref(biz: dict[str, Any]) -> dict[str, str | None]:
 
 
 class TradeMethods:
-    def __init__(self, db: Database, payments: Payments, users: UserService, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        payments: Payments,
+        users: UserService,
+        open_ids: OpenIds,
+        clock: Clock,
+    ) -> None:
         self.db = db
         self.payments = payments
         self.users = users
+        self.open_ids = open_ids
         self.clock = clock
 
     def handlers(self) -> dict[str, Handler]:
@@ -129,7 +133,7 @@ class TradeMethods:
         except TradeExists:
             await self._refuse_if_paid(call, asked.out_trade_no)
             raise
-        fields = await self._trade_fields(trade)
+        fields = await self._trade_fields(call, trade)
         if trade.state == TradeState.WAIT_BUYER_PAY:  # above the password-free allowance
             waiting = errors.WAITING_FOR_BUYER
             return {"code": waiting, "msg": errors.MESSAGES[waiting], **fields}
@@ -138,7 +142,7 @@ class TradeMethods:
         return success(**fields, gmt_payment=fields["send_pay_date"])
 
     async def create(self, call: Call) -> dict[str, Any]:
-        buyer = buyer_user_id(call.biz)
+        buyer = await self._buyer(call)
         if buyer is not None:
             await self.users.get(buyer)
         request = order(call.biz).trade(
@@ -150,7 +154,7 @@ class TradeMethods:
         return success(out_trade_no=trade.out_trade_no, trade_no=trade.trade_no)
 
     async def query(self, call: Call) -> dict[str, Any]:
-        return success(**await self._trade_fields(await self._trade(call)))
+        return success(**await self._trade_fields(call, await self._trade(call)))
 
     async def refund(self, call: Call) -> dict[str, Any]:
         """fund_change is Y only for the call whose refund moved the money: the trade is
@@ -173,7 +177,7 @@ class TradeMethods:
         return success(
             trade_no=after.trade_no,
             out_trade_no=after.out_trade_no,
-            **await self._buyer_fields(after),
+            **await self._buyer_fields(call, after),
             fund_change="Y" if moved else "N",
             refund_fee=yuan(after.refunded_amount, after.currency),
             send_back_fee=yuan(refund.amount, after.currency),
@@ -232,15 +236,29 @@ class TradeMethods:
     async def _trade(self, call: Call) -> Trade:
         return await self.payments.trades.get(call.merchant_id, **trade_ref(call.biz))
 
-    async def _buyer_fields(self, trade: Trade) -> dict[str, str]:
+    async def _buyer(self, call: Call) -> int | None:
+        """The buyer a request names by buyer_id (it wins) or by buyer_open_id."""
+        user_id = optional_text(call.biz, "buyer_id")
+        if user_id is not None:
+            return user_id_of(user_id, "buyer_id")
+        open_id = optional_text(call.biz, "buyer_open_id")
+        if open_id is None:
+            return None
+        try:
+            return await self.open_ids.user_of(call.app.app_id, open_id)
+        except OpenIdNotFound:
+            raise invalid_parameter("buyer_open_id is no user's open id for this app") from None
+
+    async def _buyer_fields(self, call: Call, trade: Trade) -> dict[str, str]:
         if trade.buyer_user_id is None:
             return {}
         return {
             "buyer_logon_id": await self.users.masked_phone(trade.buyer_user_id),
             "buyer_user_id": buyer_id(trade.buyer_user_id),
+            "buyer_open_id": await self.open_ids.of(call.app.app_id, trade.buyer_user_id),
         }
 
-    async def _trade_fields(self, trade: Trade) -> dict[str, Any]:
+    async def _trade_fields(self, call: Call, trade: Trade) -> dict[str, Any]:
         paid = yuan(trade.amount if trade.paid_at else 0, trade.currency)
         fields: dict[str, Any] = {
             "trade_no": trade.trade_no,
@@ -251,7 +269,7 @@ class TradeMethods:
             "buyer_pay_amount": paid,
             "invoice_amount": paid,
             "point_amount": "0.00",
-            **await self._buyer_fields(trade),
+            **await self._buyer_fields(call, trade),
         }
         if trade.paid_at is not None:
             fields["send_pay_date"] = alipay_time(trade.paid_at)
