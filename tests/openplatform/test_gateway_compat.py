@@ -258,6 +258,8 @@ async def test_an_rsa_apps_notifications_and_answers_are_signed_rsa(
     fields = form_fields(request.body)
     assert fields["sign_type"] == "RSA"
     verify_sha1_notify(fields, alipay)
+    queried = await zhifu.call(alipay, "alipay.trade.query", {"trade_no": trade.trade_no})
+    assert fields["buyer_open_id"] == queried["buyer_open_id"]  # the app's open id, notified
 
     unsigned_type = await zhifu.call(
         alipay, "alipay.trade.query", {"out_trade_no": "x"}, sign_type=""
