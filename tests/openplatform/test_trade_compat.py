@@ -55,6 +55,9 @@ async def test_paying_a_paid_out_trade_no_is_trade_has_success(
     again = {**qr, "scene": "bar_code", "auth_code": code}
     del again["trade_no"], again["buyer"]
     assert_refused(await alipay.call("alipay.trade.pay", again), "40004", "ACQ.TRADE_HAS_SUCCESS")
+    own_code = (await runtime.payments.devices.current_code(qr["buyer"])).code
+    by_its_buyer = await alipay.call("alipay.trade.pay", {**again, "auth_code": own_code})
+    assert_refused(by_its_buyer, "40004", "ACQ.TRADE_HAS_SUCCESS")  # paid by QR already
 
     buyer = await shop.consumer()
     code = (await runtime.payments.devices.current_code(buyer)).code
@@ -63,7 +66,9 @@ async def test_paying_a_paid_out_trade_no_is_trade_has_success(
     code = (await runtime.payments.devices.current_code(stranger)).code
     other_buyer = await alipay.call("alipay.trade.pay", {**asked, "auth_code": code})
     assert_refused(other_buyer, "40004", "ACQ.TRADE_HAS_SUCCESS")
+    assert (await alipay.call("alipay.trade.pay", asked))["code"] == "10000"  # a retry
     assert await shop.wallet_balance(stranger) == 100_000  # nobody paid twice
+    assert await shop.wallet_balance(qr["buyer"]) == 50_000 - 100_00
 
 
 async def test_racing_identical_refunds_move_money_once_and_say_so_once(

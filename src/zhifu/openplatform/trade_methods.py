@@ -44,6 +44,9 @@ UNTIL_END_OF_DAY = "1c"
 # A trade lives at least a minute (NewTrade's rule), even one made at 23:59:30 with `1c`.
 _SHORTEST = timedelta(minutes=1)
 _SCENES = ("bar_code", "wave_code")
+# The trade method of a payment by payment code (payments/methods.py): paying such a
+# trade again with its buyer's code is a terminal's retry, answered as the first time.
+PAID_BY_CODE = "payment_code"
 
 
 def _until_end_of_day(now: datetime) -> timedelta:
@@ -63,6 +66,12 @@ def timeout(biz: dict[str, Any], now: datetime) -> timedelta:
             "timeout_express must be minutes, hours or days (90m, 2h, 1d), or 1c for today"
         )
     return timedelta(**{_TIMEOUT_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _has_success() -> GatewayError:
+    return GatewayError(
+        errors.BUSINESS_FAILED, "ACQ.TRADE_HAS_SUCCESS", "this trade is already paid"
+    )
 
 
 def order(biz: dict[str, Any]) -> Order:
@@ -130,9 +139,11 @@ class TradeMethods:
             trade = await self.payments.methods.pay_with_code(
                 await self._merchant(call), asked, text(call.biz, "auth_code")
             )
-        except TradeExists:
+        except TradeExists:  # the out_trade_no names another buyer's or another order
             await self._refuse_if_paid(call, asked.out_trade_no)
             raise
+        if trade.paid_at is not None and trade.method != PAID_BY_CODE:
+            raise _has_success()  # paid already, by QR code or at the cashier
         fields = await self._trade_fields(call, trade)
         if trade.state == TradeState.WAIT_BUYER_PAY:  # above the password-free allowance
             waiting = errors.WAITING_FOR_BUYER
@@ -226,9 +237,7 @@ class TradeMethods:
         """Another payment of an out_trade_no already paid: Alipay's TRADE_HAS_SUCCESS."""
         trade = await self.payments.trades.get(call.merchant_id, out_trade_no=out_trade_no)
         if trade.paid_at is not None:
-            raise GatewayError(
-                errors.BUSINESS_FAILED, "ACQ.TRADE_HAS_SUCCESS", "this trade is already paid"
-            )
+            raise _has_success()
 
     async def _merchant(self, call: Call) -> Merchant:
         return await self.payments.merchants.get(call.merchant_id)
