@@ -33,6 +33,7 @@ from tests.payments.conftest import PIN, Shop
 from zhifu.openplatform.charsets import encode
 from zhifu.openplatform.encryption import AppAesKeys, seal, unseal
 from zhifu.openplatform.gateway import serialise
+from zhifu.openplatform.keys import KeyPassphraseError
 from zhifu.runtime import Runtime
 
 # GBK and GB2312 requests.
@@ -210,6 +211,13 @@ async def test_aes_keys_are_sealed_at_rest_under_the_passphrase(runtime: Runtime
     )
     assert row is not None and key not in row["aes_key"]
     assert await keys.get(app.app_id) == base64.b64decode(key)
+    with pytest.raises(KeyPassphraseError):
+        await AppAesKeys(runtime.db, runtime.clock).get(app.app_id)
+
+    clear = await AppAesKeys(runtime.db, runtime.clock).generate(app.app_id)
+    assert await keys.get(app.app_id) == base64.b64decode(clear)  # and sealed now
+    with pytest.raises(KeyPassphraseError):
+        await AppAesKeys(runtime.db, runtime.clock).get(app.app_id)
 
 
 # An app's own sign type.
