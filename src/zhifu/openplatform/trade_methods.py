@@ -3,8 +3,12 @@ gateway parses and answers in Alipay's terms, the payments engine does the work.
 
 Differences from Alipay: `precreate` creates the trade at once (Alipay creates it when the
 buyer scans), so `query` answers WAIT_BUYER_PAY instead of ACQ.TRADE_NOT_EXIST before
-the scan; `timeout_express` takes minutes, hours or days (`90m`, `2h`, `1d`), not `1c`.
-Buyer ids are zhifu user ids in Alipay's 16-digit form: "2088" and 12 digits.
+the scan. `timeout_express` takes minutes, hours or days (`90m`, `2h`, `1d`) or `1c`:
+until the end of the day, midnight in Asia/Shanghai (Alipay's days are GMT+8 days).
+Buyer ids are zhifu user ids in Alipay's 16-digit form: "2088" and 12 digits; beside
+each goes the buyer's open id for the calling app (`buyer_open_id`, open_ids.py), and a
+request may name a buyer by either. When a request gives both trade_no and
+out_trade_no, trade_no wins, as in Alipay.
 """
 
 from __future__ import annotations
