@@ -462,3 +462,22 @@ async def test_an_rsa_app_through_the_sdk(
     notified = await inbox.next()
     assert notified["sign_type"] == "RSA"
     assert app.run({"verify": notified}) == [{"verified": True}]
+
+
+async def test_six_sdk_clients_racing_one_refund_are_told_y_once(
+    server: ServerProcess, runtime: Runtime
+) -> None:
+    app = await new_app(runtime, server)
+    buyer = await Shop(runtime).consumer(balance=50_000)
+    code = (await runtime.payments.devices.current_code(buyer)).code
+    scanned = order("60.00", scene="bar_code", auth_code=code)
+    (paid,) = succeeded(app.run(call("alipay.trade.pay", scanned)))
+    refund = call(
+        "alipay.trade.refund",
+        {"trade_no": paid["trade_no"], "refund_amount": "15.00", "out_request_no": "race"},
+    )
+    results = app.run_clients([[refund] for _ in range(6)])
+    answered = [succeeded(result)[0] for result in results]
+    assert sorted(answer["fund_change"] for answer in answered) == ["N"] * 5 + ["Y"]
+    assert {answer["refund_fee"] for answer in answered} == {"15.00"}
+    assert await Shop(runtime).wallet_balance(buyer) == 50_000 - 6_000 + 1_500
