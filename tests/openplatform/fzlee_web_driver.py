@@ -7,9 +7,10 @@ Runs under the SDK's own interpreter (see fzlee_driver.py). Reads a JSON job fro
                              "notify_url", ...}}
                | {"wap_pay": {...}}
                | {"verify": {<the received fields, sign included>}}]}
-and prints one result per step: the signed query string of an order (to append to
-`gateway.do?`), or whether the fields verify (the merchant pops `sign` and hands the
-rest to `AliPay.verify`, as fzlee's docs show).
+(the job may name the app's "sign_type", RSA2 by default) and prints one result per
+step: the signed query string of an order (to append to `gateway.do?`), or whether the
+fields verify (the merchant pops `sign` and hands the rest to `AliPay.verify`, as
+fzlee's docs show).
 """
 
 import json
@@ -35,7 +36,7 @@ def main() -> None:
         app_notify_url=None,
         app_private_key_string=job["app_private_key"],
         alipay_public_key_string=job["alipay_public_key"],
-        sign_type="RSA2",
+        sign_type=job.get("sign_type", "RSA2"),
     )
     json.dump([run_step(client, step) for step in job["steps"]], sys.stdout)
 

@@ -21,7 +21,14 @@ Prints one result per call (a list per client for `clients`):
     {"verified": true|false}                       a verify call's outcome
     {"error": "<exception class>", "detail": "..."} what the SDK raised
 `clock_offset_s` moves the client's clock (the SDK reads `datetime.datetime.now()`), to
-send an expired timestamp without touching the SDK's code.
+send an expired timestamp without touching the SDK's code. The job may also set the
+SDK's `charset` (e.g. "GBK"), `sign_type` and `encrypt_type` + `encrypt_key`.
+
+The SDK's AES (util/EncryptUtils.py) was written for Python 2: it hands pycryptodome a
+str IV and a str plaintext, which pycryptodome refuses on Python 3 (TypeError, before
+anything is sent). `_python2_aes` gives pycryptodome those bytes as Python 2 did (the IV
+of sixteen NULs, the padded text in the configured charset); what the SDK encrypts,
+signs, sends and verifies is its own code, unchanged.
 """
 
 import datetime
@@ -70,6 +77,35 @@ def verified(public_key: str, fields: dict) -> bool:  # type: ignore[type-arg]
     return verify_with_rsa(public_key, get_sign_content(data).encode("utf-8"), signature)
 
 
+class _BytesCipher:
+    def __init__(self, cipher, charset: str) -> None:  # type: ignore[no-untyped-def]
+        self.cipher = cipher
+        self.charset = charset
+
+    def encrypt(self, data):  # type: ignore[no-untyped-def]
+        return self.cipher.encrypt(data.encode(self.charset) if isinstance(data, str) else data)
+
+    def decrypt(self, data):  # type: ignore[no-untyped-def]
+        return self.cipher.decrypt(data)
+
+
+def _python2_aes(charset: str) -> None:
+    from alipay.aop.api.util import EncryptUtils
+
+    aes = EncryptUtils.AES
+
+    class Python2Aes:
+        MODE_CBC = aes.MODE_CBC
+        block_size = aes.block_size
+
+        @staticmethod
+        def new(key, mode, iv):  # type: ignore[no-untyped-def]
+            iv = iv.encode("latin-1") if isinstance(iv, str) else iv
+            return _BytesCipher(aes.new(key, mode, iv), charset)
+
+    EncryptUtils.AES = Python2Aes
+
+
 class Merchant:
     """A merchant's server: the SDK's client, and zhifu's public key for notifications."""
 
@@ -79,7 +115,13 @@ class Merchant:
         config.app_id = job["app_id"]
         config.app_private_key = job["app_private_key"]
         config.alipay_public_key = job["alipay_public_key"]
-        config.sign_type = "RSA2"
+        config.sign_type = job.get("sign_type", "RSA2")
+        config.charset = job.get("charset", "utf-8")
+        if job.get("encrypt_key"):
+            config.encrypt_type = job.get("encrypt_type", "AES")
+            config.encrypt_key = job["encrypt_key"]
+            _python2_aes(config.charset)
+        self.charset = config.charset
         self.client = DefaultAlipayClient(alipay_client_config=config)
         self.alipay_public_key = job["alipay_public_key"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 from pathlib import Path
@@ -69,3 +70,25 @@ def test_cli_creates_an_app_and_prints_the_platform_key(database_url: str) -> No
 
     key_file.write_text("not a key")
     assert runner.invoke(cli, [*create, *where]).exit_code == 1
+
+
+def test_cli_makes_rsa_apps_and_aes_keys(database_url: str) -> None:
+    runner = CliRunner()
+    where = ["--database-url", database_url, "--data-dir", tempfile.mkdtemp()]
+    made = runner.invoke(cli, ["merchant", "create", "--name", "Tea House", "--json", *where])
+    key_file = Path(tempfile.mkdtemp()) / "app.pem"
+    key_file.write_text(spki_pem(KEY))
+    create = ["app", "create", "--merchant", str(json.loads(made.stdout)["id"])]
+    legacy = runner.invoke(
+        cli, [*create, "--public-key", str(key_file), "--sign-type", "RSA", "--json", *where]
+    )
+    app = json.loads(legacy.stdout)
+    assert app["sign_type"] == "RSA", legacy.output
+
+    first = runner.invoke(cli, ["app", "aes-key", app["app_id"], *where])
+    assert first.exit_code == 0 and len(base64.b64decode(first.stdout.strip())) == 16
+    second = json.loads(
+        runner.invoke(cli, ["app", "aes-key", app["app_id"], "--json", *where]).stdout
+    )
+    assert second["aes_key"] != first.stdout.strip()  # a new key replaces the old
+    assert runner.invoke(cli, ["app", "aes-key", "2021000000000000", *where]).exit_code == 1

@@ -172,7 +172,7 @@ async def test_common_parameter_errors(alipay: AlipayTestClient) -> None:
         ({"timestamp": "yesterday"}, "40002", "isv.invalid-timestamp"),
         ({"timestamp": ""}, "40001", "isv.missing-timestamp"),
         ({"version": ""}, "40001", "isv.missing-version"),
-        ({"charset": "GBK"}, "40002", "isv.invalid-charset"),
+        ({"charset": "latin-1"}, "40002", "isv.invalid-charset"),
         ({"app_id": "2021999999999999"}, "40002", "isv.invalid-app-id"),
         ({"app_id": ""}, "40001", "isv.missing-app-id"),
         ({"biz_content": "{not json"}, "40002", "isv.invalid-parameter"),

@@ -9,6 +9,7 @@ alipay_public_key and raises otherwise).
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import re
@@ -396,3 +397,87 @@ async def test_yesterdays_bill_downloads(
     today = {"bill_type": "trade", "bill_date": (yesterday + timedelta(days=1)).isoformat()}
     (refused,) = app.run(call("alipay.data.dataservice.bill.downloadurl.query", today))
     assert not refused["success"] and refused["response"]["code"] == "40004"
+
+
+@pytest.mark.parametrize("charset", ["GBK", "GB2312"])
+async def test_the_sdk_configured_with_a_gbk_charset(
+    server: ServerProcess, runtime: Runtime, charset: str
+) -> None:
+    app = (await new_app(runtime, server)).variant(charset=charset)
+    shop = Shop(runtime)
+    buyer = await shop.consumer(balance=50_000)
+    code = (await runtime.payments.devices.current_code(buyer)).code
+    scanned = order("12.00", scene="bar_code", auth_code=code, body="测试 龙井 茶")
+    ref = {"out_trade_no": scanned["out_trade_no"]}
+    paid, queried, refunded = succeeded(
+        app.run(
+            call("alipay.trade.pay", scanned),
+            call("alipay.trade.query", ref),
+            call("alipay.trade.refund", {**ref, "refund_amount": "2.00", "refund_reason": "退款"}),
+        )
+    )
+    assert paid["trade_status"] == queried["trade_status"] == "TRADE_SUCCESS"
+    assert refunded["fund_change"] == "Y"
+    trade = await runtime.payments.trades.get(
+        (await runtime.openplatform.apps.get(app.job["app_id"])).merchant_id, **ref
+    )
+    assert trade.subject == "测试 order"  # read in GBK, not mojibake
+    refunds = await runtime.payments.refunds.list_refunds(trade.merchant_id, trade.trade_no)
+    assert [refund.reason for refund in refunds] == ["退款"]
+
+
+async def test_the_sdk_configured_with_aes_content_encryption(
+    server: ServerProcess, runtime: Runtime
+) -> None:
+    plain = await new_app(runtime, server)
+    key = await runtime.openplatform.new_aes_key(plain.job["app_id"])
+    for app in (plain.variant(encrypt_key=key), plain.variant(encrypt_key=key, charset="GBK")):
+        asked = order("30.00")
+        ref = {"out_trade_no": asked["out_trade_no"]}
+        made, waiting = succeeded(
+            app.run(call("alipay.trade.precreate", asked), call("alipay.trade.query", ref))
+        )
+        assert made["out_trade_no"] == asked["out_trade_no"] and made["qr_code"]
+        assert waiting["trade_status"] == "WAIT_BUYER_PAY"
+        (missing,) = app.run(call("alipay.trade.query", {"out_trade_no": "none"}))
+        assert missing["success"] is False  # verified, decrypted, and refused
+        assert missing["response"]["sub_code"] == "ACQ.TRADE_NOT_EXIST"
+    (unreadable,) = plain.variant(encrypt_key=base64.b64encode(bytes(16)).decode()).run(
+        call("alipay.trade.query", {"out_trade_no": "none"})
+    )
+    assert unreadable["response"]["sub_code"] == "isv.decryption-error-unknown"
+
+
+async def test_an_rsa_app_through_the_sdk(
+    server: ServerProcess, runtime: Runtime, inbox: Inbox
+) -> None:
+    app = (await new_app(runtime, server, sign_type="RSA")).variant(sign_type="RSA")
+    asked = order("5.00")
+    (made,) = succeeded(app.run(call("alipay.trade.precreate", asked, notify_url=inbox.url)))
+    trade = await runtime.payments.trades.get(
+        (await runtime.openplatform.apps.get(app.job["app_id"])).merchant_id,
+        out_trade_no=made["out_trade_no"],
+    )
+    await runtime.payments.pay(trade.trade_no, await Shop(runtime).consumer(), pin=PIN)
+    notified = await inbox.next()
+    assert notified["sign_type"] == "RSA"
+    assert app.run({"verify": notified}) == [{"verified": True}]
+
+
+async def test_six_sdk_clients_racing_one_refund_are_told_y_once(
+    server: ServerProcess, runtime: Runtime
+) -> None:
+    app = await new_app(runtime, server)
+    buyer = await Shop(runtime).consumer(balance=50_000)
+    code = (await runtime.payments.devices.current_code(buyer)).code
+    scanned = order("60.00", scene="bar_code", auth_code=code)
+    (paid,) = succeeded(app.run(call("alipay.trade.pay", scanned)))
+    refund = call(
+        "alipay.trade.refund",
+        {"trade_no": paid["trade_no"], "refund_amount": "15.00", "out_request_no": "race"},
+    )
+    results = app.run_clients([[refund] for _ in range(6)])
+    answered = [succeeded(result)[0] for result in results]
+    assert sorted(answer["fund_change"] for answer in answered) == ["N"] * 5 + ["Y"]
+    assert {answer["refund_fee"] for answer in answered} == {"15.00"}
+    assert await Shop(runtime).wallet_balance(buyer) == 50_000 - 6_000 + 1_500

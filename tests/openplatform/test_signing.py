@@ -106,7 +106,7 @@ def test_weak_or_malformed_keys_are_refused(text: str) -> None:
 
 def test_a_response_is_signed_over_the_exact_node_text() -> None:
     body = {"code": "10000", "msg": "Success", "subject": "测试 {x", "qr_code": "a{b}c"}
-    raw = serialise("alipay_trade_query_response", body, lambda data: sign(data, APP_KEY))
+    raw = serialise("alipay_trade_query_response", body, lambda data: sign(data, APP_KEY)).decode()
     node, text, signature = signed_node(raw)
     assert node == "alipay_trade_query_response"
     APP_KEY.public_key().verify(

@@ -1,11 +1,13 @@
-"""Operator commands of the open platform: `zhifu app create`, and the platform keys
-(`platform-key`, `rotate-platform-key`, `use-platform-key`; see openplatform/keys.py)."""
+"""Operator commands of the open platform: `zhifu app create`, an app's AES content key
+(`aes-key`; see openplatform/encryption.py), and the platform keys (`platform-key`,
+`rotate-platform-key`, `use-platform-key`; see openplatform/keys.py)."""
 
 from __future__ import annotations
 
 import re
 import sys
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +27,11 @@ from zhifu.runtime import Runtime
 app = typer.Typer(help="Apps that call the Alipay-compatible gateway.", no_args_is_help=True)
 
 
+class SignTypeChoice(StrEnum):
+    RSA2 = "RSA2"
+    RSA = "RSA"
+
+
 @app.command("create")
 def create_app(
     merchant: Annotated[int, typer.Option("--merchant", help="The merchant's id.")],
@@ -41,6 +48,10 @@ def create_app(
         bool, typer.Option("--isv", help="A service provider's app (acting for merchants).")
     ] = False,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Mark the app as sandbox.")] = False,
+    sign_type: Annotated[
+        SignTypeChoice,
+        typer.Option("--sign-type", help="How the app signs: RSA2 (SHA-256) or legacy RSA."),
+    ] = SignTypeChoice.RSA2,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: JsonOutput = False,
@@ -49,7 +60,9 @@ def create_app(
     pem = public_key.read_text()
 
     async def work(runtime: Runtime) -> dict[str, Any]:
-        made = await runtime.openplatform.create_app(merchant, pem, isv=isv, sandbox=sandbox)
+        made = await runtime.openplatform.create_app(
+            merchant, pem, isv=isv, sandbox=sandbox, sign_type=sign_type.value
+        )
         return made.to_dict()
 
     made = run_with_runtime(settings(data_dir, database_url), work)
@@ -57,6 +70,27 @@ def create_app(
         emit(made, True)
     else:
         console.print(made["app_id"])
+
+
+@app.command("aes-key")
+def aes_key(
+    app_id: Annotated[str, typer.Argument(help="The app that encrypts its biz_content.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Make a new AES key for the app's content encryption (encrypt_type=AES) and print it
+    (base64), to configure as the SDK's encrypt_key. It replaces the app's earlier key at
+    once. Sealed at rest under ZHIFU_KEY_PASSPHRASE when one is set."""
+
+    async def work(runtime: Runtime) -> str:
+        return await runtime.openplatform.new_aes_key(app_id)
+
+    key = run_with_runtime(settings(data_dir, database_url), work)
+    if as_json:
+        emit({"app_id": app_id, "aes_key": key}, True)
+    else:
+        sys.stdout.write(key + "\n")
 
 
 _GRACE = re.compile(r"([0-9]{1,6})([dhm])")

@@ -1,6 +1,7 @@
 """Apps: what calls the gateway. An app has a 16-digit `app_id` like Alipay's, belongs to
 a merchant, holds the app's RSA public key (requests are verified with it) and the list
-of methods it may call.
+of methods it may call, and how it signs (`sign_type`: RSA2, or the legacy RSA): zhifu
+signs the app's notifications and return parameters the same way.
 
 A service provider's (ISV) app (`isv`) may also act for the merchants that authorised it,
 with an app_auth_token (see authorisation.py). Each app is pinned to the platform key its
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest, NotFound
-from zhifu.openplatform.signing import load_public_key, public_pem
+from zhifu.openplatform.signing import SIGN_TYPES, SignType, load_public_key, public_pem
 
 # An ISV app's own authorisations (authorisation.py): they never act for a merchant.
 AUTHORISATION_METHODS = ("alipay.open.auth.token.app", "alipay.open.auth.token.app.query")
@@ -49,7 +50,7 @@ SUPPORTED_METHODS = (
     *AUTHORISATION_METHODS,
 )
 APP_ID_PREFIX = "2021"
-_COLUMNS = "app_id, merchant_id, isv, sandbox, public_key, allowed_methods, created_at"
+_COLUMNS = "app_id, merchant_id, isv, sandbox, public_key, allowed_methods, sign_type, created_at"
 
 
 _CACHED_APPS = 100_000  # past this the cache starts over
@@ -69,6 +70,7 @@ class App:
     sandbox: bool
     public_key: str
     allowed_methods: tuple[str, ...]
+    sign_type: SignType
     created_at: datetime
 
     def verifier(self) -> rsa.RSAPublicKey:
@@ -85,6 +87,7 @@ class App:
             "sandbox": self.sandbox,
             "public_key": self.public_key,
             "allowed_methods": list(self.allowed_methods),
+            "sign_type": self.sign_type,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -119,21 +122,33 @@ class AppService:
         methods: Iterable[str] | None = None,
         sandbox: bool = False,
         isv: bool = False,
+        sign_type: str = "RSA2",
     ) -> App:
         """Register an app for the merchant with the app's RSA public key (stored as SPKI)."""
         spki = public_pem(load_public_key(public_key))
         chosen = _checked_methods(methods)
+        if sign_type not in SIGN_TYPES:
+            raise InvalidRequest("sign_type is RSA2 or RSA", sign_type=sign_type[:16])
         while True:  # a fresh random app_id collides about never; retry if it does
             row = await self._insert(
                 f"""
                 insert into open_app (app_id, merchant_id, isv, sandbox, public_key,
-                                      allowed_methods, created_at, platform_key_id)
-                values (%s, %s, %s, %s, %s, %s, %s,
+                                      allowed_methods, sign_type, created_at, platform_key_id)
+                values (%s, %s, %s, %s, %s, %s, %s, %s,
                         (select id from platform_key where retires_at is null))
                 on conflict (app_id) do nothing
                 returning {_COLUMNS}
                 """,
-                (new_app_id(), merchant_id, isv, sandbox, spki, chosen, self.clock.now()),
+                (
+                    new_app_id(),
+                    merchant_id,
+                    isv,
+                    sandbox,
+                    spki,
+                    chosen,
+                    sign_type,
+                    self.clock.now(),
+                ),
             )
             if row is not None:
                 return _app(row)

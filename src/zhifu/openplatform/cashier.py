@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from zhifu.clock import Clock
+from zhifu.openplatform.apps import AppService
 from zhifu.openplatform.errors import invalid_parameter
 from zhifu.openplatform.fields import BEIJING, alipay_time, optional_text, success, text, yuan
 from zhifu.openplatform.gateway import Call, Handler
@@ -60,9 +61,15 @@ def _product_code(call: Call) -> str:
 
 class Cashier:
     def __init__(
-        self, payments: Payments, origins: TradeOrigins, keys: PlatformKeys, clock: Clock
+        self,
+        payments: Payments,
+        origins: TradeOrigins,
+        apps: AppService,
+        keys: PlatformKeys,
+        clock: Clock,
     ) -> None:
         self.payments = payments
+        self.apps = apps
         self.origins = origins
         self.keys = keys
         self.clock = clock
@@ -93,7 +100,7 @@ class Cashier:
         """time_expire (an absolute Beijing time) wins over timeout_express."""
         value = optional_text(biz, "time_expire")
         if value is None:
-            return timeout(biz)
+            return timeout(biz, self.clock.now())
         try:
             moment = datetime.strptime(value, TIME_EXPIRE_FORMAT).replace(tzinfo=BEIJING)
         except ValueError:
@@ -123,5 +130,6 @@ class Cashier:
             "version": "1.0",
         }
         own = [(k, v) for k, v in parse_qsl(parts.query) if k not in returned and k != "sign"]
-        signed = await signed_for_app(self.keys, origin.app_id, {**dict(own), **returned})
+        app = await self.apps.get(origin.app_id)
+        signed = await signed_for_app(self.keys, app, {**dict(own), **returned})
         return urlunsplit(parts._replace(query=urlencode(signed)))

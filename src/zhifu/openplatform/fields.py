@@ -51,15 +51,19 @@ def user_id_of(value: str, name: str) -> int:
 # Reading biz_content.
 
 
-def text(biz: dict[str, Any], name: str) -> str:
+def text(biz: dict[str, Any], name: str, *, max_length: int | None = None) -> str:
     value = biz.get(name)
     if not isinstance(value, str) or not value:
         raise invalid_parameter(f"{name} is required")
+    if max_length is not None and len(value) > max_length:
+        raise invalid_parameter(f"{name} has at most {max_length} characters")
     return value
 
 
-def optional_text(biz: dict[str, Any], name: str) -> str | None:
-    return text(biz, name) if biz.get(name) not in (None, "") else None
+def optional_text(biz: dict[str, Any], name: str, *, max_length: int | None = None) -> str | None:
+    if biz.get(name) in (None, ""):
+        return None
+    return text(biz, name, max_length=max_length)
 
 
 def amount(biz: dict[str, Any], name: str) -> int:

@@ -7,6 +7,7 @@ queries are `alipay.fund.trans.common.query` and the older `alipay.fund.trans.or
 (fzlee's `api_alipay_fund_trans_order_query`).
 
 Payees: `ALIPAY_USER_ID` is a zhifu user id in Alipay's form (2088 + 12 digits);
+`ALIPAY_OPEN_ID` the user's open id for the calling app (open_ids.py);
 `ALIPAY_LOGON_ID` is the user's phone number. zhifu keeps no real names, so
 `payee_info.name` is read but cannot be compared: PAYEE_USER_INFO_ERROR is never answered.
 
@@ -43,6 +44,7 @@ from zhifu.openplatform.fields import (
     yuan,
 )
 from zhifu.openplatform.gateway import Call, Handler
+from zhifu.openplatform.open_ids import OpenIds
 from zhifu.payments.errors import MerchantInsufficientFunds
 from zhifu.payments.payouts import NewPayout, Payout, PayoutExists, PayoutNotFound
 from zhifu.payments.service import Payments
@@ -108,10 +110,14 @@ def _payee_info(biz: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+IDENTITY_TYPES = ("ALIPAY_USER_ID", "ALIPAY_OPEN_ID", "ALIPAY_LOGON_ID")
+
+
 class FundMethods:
-    def __init__(self, payments: Payments, users: UserService) -> None:
+    def __init__(self, payments: Payments, users: UserService, open_ids: OpenIds) -> None:
         self.payments = payments
         self.users = users
+        self.open_ids = open_ids
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -125,7 +131,7 @@ class FundMethods:
         _fixed(biz, "product_code", PRODUCT_CODE, required=True)
         _fixed(biz, "biz_scene", BIZ_SCENE, required=False)
         out_biz_no, trans_amount = text(biz, "out_biz_no"), amount(biz, "trans_amount")
-        payee = await self._payee(_payee_info(biz))
+        payee = await self._payee(call, _payee_info(biz))
         request = NewPayout(
             out_biz_no=out_biz_no,
             user_id=payee.id,
@@ -167,15 +173,15 @@ class FundMethods:
             order_fee="0.00",
         )
 
-    async def _payee(self, info: dict[str, Any]) -> User:
+    async def _payee(self, call: Call, info: dict[str, Any]) -> User:
         identity, kind = text(info, "identity"), text(info, "identity_type")
-        if kind not in ("ALIPAY_USER_ID", "ALIPAY_LOGON_ID"):
-            raise invalid_parameter(
-                "payee_info.identity_type must be ALIPAY_USER_ID or ALIPAY_LOGON_ID"
-            )
+        if kind not in IDENTITY_TYPES:
+            raise invalid_parameter(f"payee_info.identity_type must be {', '.join(IDENTITY_TYPES)}")
         try:
             if kind == "ALIPAY_USER_ID":
                 return await self.users.get(user_id_of(identity, "payee_info.identity"))
+            if kind == "ALIPAY_OPEN_ID":
+                return await self.users.get(await self.open_ids.user_of(call.app.app_id, identity))
             return await self.users.by_phone(identity)
         except (NotFound, InvalidRequest):
             raise RecipientNotFound("no zhifu user has this identity") from None

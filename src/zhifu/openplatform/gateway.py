@@ -4,21 +4,27 @@ and signature, runs the method, and answers with the signed response node.
 Order of checks, each with Alipay's code: no parameter holds a control character
 (40002 isv.invalid-parameter, zhifu.inputs); method present (40001) and known (40002);
 app_id present and registered; sign and sign_type present and valid; timestamp present
-and within the window; charset utf-8; format json; the signature over the raw received
-values (40002 isv.invalid-signature); the app may call the method (40006); an
-app_auth_token comes from an ISV app (40006) and is valid for it (20001), and then the
-call acts for the merchant who authorised it. Then `biz_content` is parsed (at most
-64 deep, no control characters in its strings) and the method runs.
+and within the window; charset utf-8, GBK or GB2312 (charsets.py); format json; the
+signature over the raw received values, encoded in the charset (40002
+isv.invalid-signature); the app may call the method (40006); an app_auth_token comes
+from an ISV app (40006) and is valid for it (20001), and then the call acts for the
+merchant who authorised it. Then `biz_content` is decrypted if `encrypt_type` says so
+(encryption.py), parsed (at most 64 deep, no control characters in its strings), and
+the method runs.
 
 Every answer, refusals included, is `{"<method>_response":{...},"sign":"..."}` signed
-with the platform key over the exact bytes of the node, or `error_response` when the
-method is missing or unknown. The key is the one the app's merchant has configured
-(`PlatformKeys.for_app`: it differs during a key rotation's grace period).
+with the platform key over the exact bytes of the node in the request's charset, or
+`error_response` when the method is missing or unknown. The answer to an encrypted
+request is encrypted too: the node is the ciphertext, a JSON string, signed with its
+quotes. The key is the one the app's merchant has configured (`PlatformKeys.for_app`: it
+differs during a key rotation's grace period). The signature is of the request's
+sign_type (the SDK verifies with the type it sends), else of the app's.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,7 +34,7 @@ from zhifu import inputs
 from zhifu.clock import Clock
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
-from zhifu.openplatform import errors
+from zhifu.openplatform import charsets, encryption, errors
 from zhifu.openplatform.apps import AUTHORISATION_METHODS, App, AppNotFound, AppService
 from zhifu.openplatform.errors import GatewayError, invalid, missing
 from zhifu.openplatform.keys import PlatformKeys
@@ -42,6 +48,7 @@ TIMESTAMP_WINDOW = timedelta(minutes=15)
 # merchant servers in containers often run on UTC: both readings are accepted.
 TIMESTAMP_ZONES = (timezone(timedelta(hours=8)), UTC)
 ERROR_NODE = "error_response"
+_APP_ID = re.compile(r"[0-9]{16}")
 _REQUIRED = (
     ("app_id", "isv.missing-app-id"),
     ("sign", "isv.missing-signature"),
@@ -62,6 +69,8 @@ class Call:
     base_url: str = ""
     # The merchant an ISV app acts for with an app_auth_token; None: the app's own.
     acting_for: int | None = None
+    # The app's AES key when the request came encrypted: the answer is encrypted with it.
+    aes_key: bytes | None = None
 
     @property
     def merchant_id(self) -> int:
@@ -87,14 +96,38 @@ def _balanced(value: Any) -> Any:
     return value
 
 
-def serialise(node: str, body: Mapping[str, Any], signer: Callable[[bytes], str]) -> str:
-    """The response document: the node serialised once, signed over exactly those bytes."""
-    inner = json.dumps(
-        {key: _balanced(value) for key, value in body.items()},
-        ensure_ascii=False,
-        separators=(",", ":"),
+@dataclass(frozen=True)
+class Answer:
+    """A gateway answer as sent: the bytes of the document, in `charset`."""
+
+    body: bytes
+    charset: str
+
+    @property
+    def media_type(self) -> str:
+        return f"application/json;charset={self.charset}"
+
+
+def serialise(
+    node: str,
+    body: Mapping[str, Any],
+    signer: Callable[[bytes], str],
+    charset: str = charsets.UTF_8,
+    aes_key: bytes | None = None,
+) -> bytes:
+    """The response document: the node serialised once (then encrypted, with a key),
+    signed over exactly the bytes sent."""
+    inner = charsets.encode(
+        json.dumps(
+            {key: _balanced(value) for key, value in body.items()},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
+        charset,
     )
-    return '{"%s":%s,"sign":"%s"}' % (node, inner, signer(inner.encode("utf-8")))  # noqa: UP031
+    if aes_key is not None:
+        inner = b'"%s"' % encryption.encrypt(inner, aes_key).encode("ascii")
+    return b'{"%s":%s,"sign":"%s"}' % (node.encode("ascii"), inner, signer(inner).encode("ascii"))
 
 
 def parse_biz_content(text: str | None) -> dict[str, Any]:
@@ -138,41 +171,68 @@ class Gateway:
         handlers: Mapping[str, Handler],
         *,
         authoriser: Authoriser,
+        aes_keys: encryption.AppAesKeys,
     ) -> None:
         self.apps = apps
+        self.aes_keys = aes_keys
         self.keys = keys
         self.clock = clock
         self.handlers = handlers
         self.authoriser = authoriser
 
-    async def handle(self, params: Mapping[str, str], base_url: str = "") -> str:
-        """Answer one request (query and body parameters merged, url-decoded);
-        `base_url` is where it arrived, for answers that carry a link."""
+    async def handle(self, params: Mapping[str, str], base_url: str = "") -> Answer:
+        """Answer one request (query and body parameters merged, url-decoded in the
+        request's charset); `base_url` is where it arrived, for answers that carry a link."""
         method = params.get("method", "")
         node = response_node(method) if method in self.handlers else ERROR_NODE
-        body = await self._answer(method, params, base_url)
-        key = await self.keys.for_app(params.get("app_id"))
-        sign_type: SignType = "RSA" if params.get("sign_type") == "RSA" else "RSA2"
-        return serialise(node, body, lambda data: sign(data, key.private_key, sign_type))
+        body, call = await self._answered(method, params, base_url)
+        app_id = params.get("app_id", "")
+        key = await self.keys.for_app(app_id)
+        sign_type = await self._answer_sign_type(params.get("sign_type"), app_id)
+        charset = charsets.answer_codec(params.get("charset"))
+        document = serialise(
+            node,
+            body,
+            lambda data: sign(data, key.private_key, sign_type),
+            charset,
+            aes_key=call.aes_key if call else None,
+        )
+        return Answer(document, charset)
 
     async def answer(self, params: Mapping[str, str], base_url: str = "") -> dict[str, Any]:
         """The answer unsigned, checked and run like `handle`: for the methods a browser
         calls, answered with a page (cashier.py)."""
-        return await self._answer(params.get("method", ""), params, base_url)
+        body, _ = await self._answered(params.get("method", ""), params, base_url)
+        return body
 
-    async def _answer(
+    async def _answered(
         self, method: str, params: Mapping[str, str], base_url: str
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Call | None]:
+        """The answer, and the verified call if the request got that far."""
+        call = None
         try:
             call = replace(await self._verified_call(method, params), base_url=base_url)
-            return await self.handlers[method](call)
+            return await self.handlers[method](call), call
         except GatewayError as error:
-            return error.to_dict()
+            return error.to_dict(), call
         except ZhifuError as error:
-            return errors.from_domain(error).to_dict()
+            return errors.from_domain(error).to_dict(), call
         except Exception as error:  # no stack trace reaches a client, nor a secret the log
             log.error("gateway error", error=type(error).__name__, method=method[:64])
-            return errors.failure(errors.UNAVAILABLE, "isp.unknow-error", "please retry later")
+            failure = errors.failure(errors.UNAVAILABLE, "isp.unknow-error", "please retry later")
+            return failure, call
+
+    async def _answer_sign_type(self, asked: str | None, app_id: str) -> SignType:
+        """The request's sign type; if it gave none that is valid, the app's."""
+        given = next((kind for kind in SIGN_TYPES if kind == asked), None)
+        if given is not None:
+            return given
+        if _APP_ID.fullmatch(app_id):
+            try:
+                return (await self.apps.get(app_id)).sign_type
+            except AppNotFound:
+                pass
+        return "RSA2"
 
     async def _verified_call(self, method: str, params: Mapping[str, str]) -> Call:
         check_characters(params)
@@ -186,8 +246,37 @@ class Gateway:
             raise invalid("isv.invalid-signature", "the signature does not verify")
         self._check_permission(app, method)
         acting_for = await self._acting_for(app, method, params.get("app_auth_token"))
-        biz = parse_biz_content(params.get("biz_content"))
-        return Call(app, params, biz, acting_for=acting_for)
+        aes_key = await self._aes_key(app, params.get("encrypt_type"))
+        biz = parse_biz_content(self._plain_biz_content(params, aes_key))
+        return Call(app, params, biz, acting_for=acting_for, aes_key=aes_key)
+
+    async def _aes_key(self, app: App, encrypt_type: str | None) -> bytes | None:
+        if not encrypt_type:
+            return None
+        if encrypt_type != encryption.ENCRYPT_TYPE:
+            raise invalid("isv.invalid-encrypt-type", "encrypt_type must be AES")
+        key = await self.aes_keys.get(app.app_id)
+        if key is None:
+            raise invalid(
+                "isv.decryption-error-not-valid-encrypt-key",
+                "this app has no AES key: zhifu app aes-key makes one",
+            )
+        return key
+
+    @staticmethod
+    def _plain_biz_content(params: Mapping[str, str], aes_key: bytes | None) -> str | None:
+        text = params.get("biz_content")
+        if aes_key is None or not text:
+            return text
+        try:
+            return encryption.decrypt(text, aes_key).decode(
+                charsets.answer_codec(params.get("charset"))
+            )
+        except (encryption.DecryptionError, UnicodeDecodeError):
+            raise invalid(
+                "isv.decryption-error-unknown",
+                "biz_content does not decrypt with the app's AES key",
+            ) from None
 
     def _check_method(self, method: str) -> None:
         if not method:
@@ -204,8 +293,8 @@ class Gateway:
     def _check_common(self, params: Mapping[str, str]) -> None:
         if params["sign_type"] not in SIGN_TYPES:
             raise invalid("isv.invalid-signature-type", "sign_type must be RSA2 or RSA")
-        if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
-            raise invalid("isv.invalid-charset", "only charset utf-8 is supported")
+        if charsets.codec(params.get("charset")) is None:
+            raise invalid("isv.invalid-charset", "charset must be utf-8, GBK or GB2312")
         if params.get("format", "json").lower() != "json":
             raise invalid("isv.invalid-format", "only format json is supported")
         if not self._timestamp_ok(params["timestamp"]):

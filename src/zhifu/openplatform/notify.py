@@ -15,11 +15,11 @@ notify_url (origins.py), and renders each as Alipay's form POST:
 A refund in full emits trade.refunded and trade.closed together: Alipay sends one
 TRADE_CLOSED for it, so that trade.refunded is not notified. WAIT_BUYER_PAY never is.
 
-The fields are signed with the platform key by the notify rule (sign and sign_type left
-out of the signed text), with no empty field: Java's verifier skips empty values and
-fzlee's would sign `k=`. The reply acknowledges only as HTTP 200 with the body exactly
-`success`; otherwise the dispatcher retries on its schedule (4m, 10m, 10m, 1h, 2h, 6h,
-15h), with the same notify_id (the event's id) and a fresh notify_time.
+The fields are signed with the platform key, in the app's sign type, by the notify rule
+(sign and sign_type left out of the signed text), with no empty field: Java's verifier
+skips empty values and fzlee's would sign `k=`. The reply acknowledges only as HTTP 200
+with the body exactly `success`; otherwise the dispatcher retries on its schedule (4m,
+10m, 10m, 1h, 2h, 6h, 15h), with the same notify_id (the event's id) and a fresh notify_time.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from urllib.parse import urlencode
 from zhifu.db.database import Conn
 from zhifu.events import Claim, Event, Outgoing, Reply, Target
 from zhifu.identity import UserService
+from zhifu.openplatform.apps import App, AppService
 from zhifu.openplatform.fields import BEIJING, alipay_time, buyer_id, yuan
 from zhifu.openplatform.keys import PlatformKeys
+from zhifu.openplatform.open_ids import OpenIds
 from zhifu.openplatform.origins import Origin, TradeOrigins, merchant_of
 from zhifu.openplatform.signing import canonical_string, sign
 from zhifu.payments.model import Trade
@@ -50,16 +52,15 @@ CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 FUND_CHANNEL = "ALIPAYACCOUNT"
 
 
-async def signed_for_app(
-    keys: PlatformKeys, app_id: str, fields: Mapping[str, str]
-) -> dict[str, str]:
-    """`fields` without the empty ones, signed RSA2 with the platform key the app's
+async def signed_for_app(keys: PlatformKeys, app: App, fields: Mapping[str, str]) -> dict[str, str]:
+    """`fields` without the empty ones, signed with the app's own sign type (RSA2 or RSA:
+    an SDK verifies with the type it is configured with) and the platform key the app's
     merchant has configured, by Alipay's notify rule (the signed text leaves out both
     sign and sign_type). Notifications and return parameters are signed here."""
     kept = {name: value for name, value in fields.items() if value}
-    key = await keys.for_app(app_id)
-    text = canonical_string(kept, exclude=("sign", "sign_type"))
-    return {**kept, "sign_type": "RSA2", "sign": sign(text.encode("utf-8"), key.private_key)}
+    key = await keys.for_app(app.app_id)
+    text = canonical_string(kept, exclude=("sign", "sign_type")).encode("utf-8")
+    return {**kept, "sign_type": app.sign_type, "sign": sign(text, key.private_key, app.sign_type)}
 
 
 def seller_id(merchant_id: int) -> str:
@@ -115,9 +116,10 @@ def _payment_fields(event: Event) -> dict[str, str]:
 
 
 def notification(
-    event: Event, origin: Origin, trade: Trade, buyer_logon_id: str, now: datetime
+    event: Event, origin: Origin, trade: Trade, buyer: Mapping[str, str], now: datetime
 ) -> dict[str, str]:
-    """The unsigned fields of the notification of one event (some may be empty)."""
+    """The unsigned fields of the notification of one event (some may be empty); `buyer`
+    holds the buyer's buyer_logon_id and buyer_open_id, if the trade has a buyer."""
     data = event.data
     closed_at = _moment(data["closed_at"])
     return {
@@ -134,7 +136,8 @@ def notification(
         "total_amount": yuan(int(data["amount"]), data["currency"]),
         **_payment_fields(event),
         "buyer_id": buyer_id(trade.buyer_user_id) if trade.buyer_user_id else "",
-        "buyer_logon_id": buyer_logon_id,
+        "buyer_logon_id": buyer.get("buyer_logon_id", ""),
+        "buyer_open_id": buyer.get("buyer_open_id", ""),
         "seller_id": seller_id(trade.merchant_id),
         "subject": data["subject"],
         "gmt_create": alipay_time(trade.created_at),
@@ -152,9 +155,17 @@ class AlipayNotifications:
     name = CHANNEL
 
     def __init__(
-        self, origins: TradeOrigins, keys: PlatformKeys, trades: TradeService, users: UserService
+        self,
+        origins: TradeOrigins,
+        apps: AppService,
+        keys: PlatformKeys,
+        trades: TradeService,
+        users: UserService,
+        open_ids: OpenIds,
     ) -> None:
         self.origins = origins
+        self.apps = apps
+        self.open_ids = open_ids
         self.keys = keys
         self.trades = trades
         self.users = users
@@ -180,15 +191,18 @@ class AlipayNotifications:
         origin = await self.origins.get(merchant_id, event.data["out_trade_no"])
         assert origin is not None  # origins are never taken back once their trade exists
         trade = await self.trades.get(merchant_id, trade_no=event.data["trade_no"])
-        fields = notification(event, origin, trade, await self._logon_id(trade), now)
-        signed = await signed_for_app(self.keys, origin.app_id, fields)
+        fields = notification(event, origin, trade, await self._buyer(origin, trade), now)
+        signed = await signed_for_app(self.keys, await self.apps.get(origin.app_id), fields)
         headers = {"Content-Type": CONTENT_TYPE, "User-Agent": "zhifu-alipay-notify/1"}
         return Outgoing(claim.url, urlencode(signed).encode("ascii"), headers)
 
     def acknowledges(self, reply: Reply) -> bool:
         return reply.status_code == 200 and reply.body == ACKNOWLEDGEMENT
 
-    async def _logon_id(self, trade: Trade) -> str:
+    async def _buyer(self, origin: Origin, trade: Trade) -> dict[str, str]:
         if trade.buyer_user_id is None:
-            return ""
-        return await self.users.masked_phone(trade.buyer_user_id)
+            return {}
+        return {
+            "buyer_logon_id": await self.users.masked_phone(trade.buyer_user_id),
+            "buyer_open_id": await self.open_ids.of(origin.app_id, trade.buyer_user_id),
+        }

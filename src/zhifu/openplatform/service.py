@@ -13,10 +13,12 @@ from zhifu.openplatform.apps import App, AppNotFound, AppService
 from zhifu.openplatform.authorisation import AppAuthorisations, AuthorisationMethods
 from zhifu.openplatform.bill_methods import BillMethods
 from zhifu.openplatform.cashier import CASHIER_METHODS, Cashier
+from zhifu.openplatform.encryption import AppAesKeys
 from zhifu.openplatform.fund_methods import FundMethods
 from zhifu.openplatform.gateway import Gateway
 from zhifu.openplatform.keys import PlatformKey, PlatformKeys
 from zhifu.openplatform.notify import AlipayNotifications
+from zhifu.openplatform.open_ids import OpenIds
 from zhifu.openplatform.origins import TradeOrigins
 from zhifu.openplatform.trade_methods import TradeMethods
 from zhifu.payments.service import Payments
@@ -33,6 +35,8 @@ class OpenPlatform:
     cashier: Cashier
     # The events channel of Alipay notifications: runtime registers it with the dispatcher.
     notifications: AlipayNotifications
+    aes_keys: AppAesKeys
+    open_ids: OpenIds
 
     @classmethod
     def build(
@@ -48,20 +52,40 @@ class OpenPlatform:
         bills = BillMethods(db, clock, payments)
         authorisations = AppAuthorisations(db, clock, apps)
         origins = TradeOrigins(db, clock, payments.trades)
-        cashier = Cashier(payments, origins, keys, clock)
+        open_ids = OpenIds(db, clock)
+        cashier = Cashier(payments, origins, apps, keys, clock)
         handlers = origins.recording(
             {
-                **TradeMethods(payments, users, clock).handlers(),
+                **TradeMethods(db, payments, users, open_ids, clock).handlers(),
                 **cashier.handlers(),
-                **FundMethods(payments, users).handlers(),
+                **FundMethods(payments, users, open_ids).handlers(),
                 **bills.handlers(),
                 **AuthorisationMethods(authorisations, clock).handlers(),
             },
             always=CASHIER_METHODS,
         )
-        gateway = Gateway(apps, keys, clock, handlers, authoriser=authorisations.merchant_for)
-        notifications = AlipayNotifications(origins, keys, payments.trades, users)
-        return cls(apps, keys, gateway, payments, bills, authorisations, cashier, notifications)
+        aes_keys = AppAesKeys(db, clock, key_passphrase)
+        gateway = Gateway(
+            apps,
+            keys,
+            clock,
+            handlers,
+            authoriser=authorisations.merchant_for,
+            aes_keys=aes_keys,
+        )
+        notifications = AlipayNotifications(origins, apps, keys, payments.trades, users, open_ids)
+        return cls(
+            apps,
+            keys,
+            gateway,
+            payments,
+            bills,
+            authorisations,
+            cashier,
+            notifications,
+            aes_keys,
+            open_ids,
+        )
 
     async def create_app(
         self, merchant_id: int, public_key: str, *, sandbox: bool | None = None, **options: Any
@@ -78,6 +102,11 @@ class OpenPlatform:
                 merchant_id=merchant_id,
             )
         return await self.apps.create(merchant_id, public_key, sandbox=merchant.sandbox, **options)
+
+    async def new_aes_key(self, app_id: str, merchant_id: int | None = None) -> str:
+        """A new AES content key for the app (base64), replacing its earlier one."""
+        await self._app(app_id, merchant_id)
+        return await self.aes_keys.generate(app_id)
 
     async def platform_public_key(self) -> str:
         """zhifu's newest public key (SPKI PEM), the one new apps are signed with:

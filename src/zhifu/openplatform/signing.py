@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from zhifu.errors import InvalidRequest
+from zhifu.openplatform import charsets
 
 SignType = Literal["RSA2", "RSA"]
 SIGN_TYPES: tuple[SignType, ...] = ("RSA2", "RSA")
@@ -56,11 +57,15 @@ def verify(data: bytes, signature: str, public_key: rsa.RSAPublicKey, sign_type:
 
 
 def verify_request(params: Mapping[str, str], public_key: rsa.RSAPublicKey) -> bool:
-    """Check a gateway request's `sign` with its `sign_type` over its canonical string."""
+    """Check a gateway request's `sign` with its `sign_type` over its canonical string,
+    encoded in the request's charset (utf-8, GBK or GB2312) as the client signed it."""
     sign_type = params.get("sign_type")
     if sign_type not in SIGN_TYPES:
         return False
-    data = canonical_string(params).encode("utf-8")
+    try:
+        data = canonical_string(params).encode(charsets.answer_codec(params.get("charset")))
+    except UnicodeEncodeError:  # text the charset cannot hold was never signed in it
+        return False
     return verify(data, params.get("sign", ""), public_key, sign_type)
 
 

@@ -11,20 +11,26 @@ from fastapi import APIRouter, Request, Response
 
 from zhifu.api.deps import RuntimeDep
 from zhifu.api.routers import checkout
-from zhifu.openplatform import cashier, errors
+from zhifu.openplatform import cashier, charsets, errors
 from zhifu.runtime import Runtime
 from zhifu.web.session import see_other
 
 router = APIRouter(tags=["open platform"])
-MEDIA_TYPE = "application/json;charset=utf-8"
 
 
 async def merged_params(request: Request) -> dict[str, str]:
     """Query parameters merged with a urlencoded or multipart body (text fields only),
-    url-decoded; the first value of a repeated name counts."""
+    url-decoded in the request's charset (openplatform/charsets.py); the first value of
+    a repeated name counts."""
     params: dict[str, str] = {}
-    sources: list[list[tuple[str, Any]]] = [request.query_params.multi_items()]
-    if request.method == "POST":
+    query = request.scope.get("query_string", b"")
+    content_type = request.headers.get("content-type", "")
+    body = await request.body() if request.method == "POST" else b""
+    charset = charsets.declared(query, body, content_type)
+    sources: list[list[tuple[str, Any]]] = [charsets.decode_form(query, charset)]
+    if content_type.lower().startswith("application/x-www-form-urlencoded"):
+        sources.append(charsets.decode_form(body, charset))
+    elif request.method == "POST":
         try:
             form = await request.form()
         except Exception:  # a malformed body: the gateway answers with what is missing
@@ -43,8 +49,8 @@ async def gateway(request: Request, runtime: RuntimeDep) -> Response:
     params = await merged_params(request)
     if cashier.serves(params.get("method", "")):
         return await open_cashier(request, runtime, params)
-    body = await runtime.openplatform.gateway.handle(params, base_url=str(request.base_url))
-    return Response(content=body.encode("utf-8"), media_type=MEDIA_TYPE)
+    answer = await runtime.openplatform.gateway.handle(params, base_url=str(request.base_url))
+    return Response(content=answer.body, media_type=answer.media_type)
 
 
 async def open_cashier(request: Request, runtime: Runtime, params: dict[str, str]) -> Response:
