@@ -43,6 +43,8 @@ OWNERS: dict[str, set[str]] = {
         "app_auth_code",
         "open_trade_origin",
         "open_bill_download",
+        "open_app_aes_key",
+        "open_user_id",
     },
 }
 
