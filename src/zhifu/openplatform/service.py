@@ -13,12 +13,14 @@ from zhifu.openplatform.apps import App, AppNotFound, AppService
 from zhifu.openplatform.authorisation import AppAuthorisations, AuthorisationMethods
 from zhifu.openplatform.bill_methods import BillMethods
 from zhifu.openplatform.cashier import CASHIER_METHODS, Cashier
+from zhifu.openplatform.certificates import Certificates, CertificateSet
 from zhifu.openplatform.fund_methods import FundMethods
 from zhifu.openplatform.gateway import Gateway
 from zhifu.openplatform.keys import PlatformKey, PlatformKeys
 from zhifu.openplatform.notify import AlipayNotifications
 from zhifu.openplatform.origins import TradeOrigins
 from zhifu.openplatform.trade_methods import TradeMethods
+from zhifu.openplatform.v3 import V3Gateway
 from zhifu.payments.service import Payments
 
 
@@ -33,6 +35,9 @@ class OpenPlatform:
     cashier: Cashier
     # The events channel of Alipay notifications: runtime registers it with the dispatcher.
     notifications: AlipayNotifications
+    # Certificate mode and the v3 OpenAPI (certificates.py, v3.py).
+    certificates: Certificates
+    v3: V3Gateway
 
     @classmethod
     def build(
@@ -59,9 +64,28 @@ class OpenPlatform:
             },
             always=CASHIER_METHODS,
         )
-        gateway = Gateway(apps, keys, clock, handlers, authoriser=authorisations.merchant_for)
+        certificates = Certificates(db, clock, keys, key_passphrase)
+        gateway = Gateway(
+            apps,
+            keys,
+            clock,
+            handlers,
+            authoriser=authorisations.merchant_for,
+            certificates=certificates,
+        )
         notifications = AlipayNotifications(origins, keys, payments.trades, users)
-        return cls(apps, keys, gateway, payments, bills, authorisations, cashier, notifications)
+        return cls(
+            apps,
+            keys,
+            gateway,
+            payments,
+            bills,
+            authorisations,
+            cashier,
+            notifications,
+            certificates,
+            V3Gateway(gateway, db, clock),
+        )
 
     async def create_app(
         self, merchant_id: int, public_key: str, *, sandbox: bool | None = None, **options: Any
@@ -101,3 +125,7 @@ class OpenPlatform:
         if merchant_id is not None and app.merchant_id != merchant_id:
             raise AppNotFound("no such app", app_id=app_id)
         return app
+
+    async def app_certificates(self, app_id: str) -> CertificateSet:
+        """The app's certificate, the platform key's and the root's (issued on first ask)."""
+        return await self.certificates.for_merchant(await self.apps.get(app_id))
