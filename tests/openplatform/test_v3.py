@@ -174,3 +174,21 @@ async def test_an_isv_acts_for_a_merchant_with_the_app_auth_token_header(
     assert trade.merchant_id == seller.id
     wrong = await isv.curl("POST", "/v3/alipay/trade/create", body=order(), token="nonsense")
     assert (wrong.status, wrong.data["code"]) == (401, "invalid-app-auth-token")
+
+
+@pytest.mark.parametrize(
+    ("auth_string", "code"),
+    [
+        ("app_id=2021\x00,nonce=n,timestamp=1", "invalid-app-id"),
+        ("app_id={app},nonce=n,timestamp=99999999999999999999", "invalid-timestamp"),
+        ("app_id={app},nonce=a\x00b,timestamp=1", "invalid-nonce"),
+        ("app_id={app},nonce=" + "n" * 65 + ",timestamp=1", "invalid-nonce"),
+        ("app_id={app},timestamp=1", "invalid-authorization"),
+    ],
+)
+async def test_a_malformed_auth_string_is_refused_not_a_server_error(
+    v3: V3TestClient, auth_string: str, code: str
+) -> None:
+    header = f"ALIPAY-SHA256withRSA {auth_string.format(app=v3.app_id)},sign=AAAA"
+    answer = await v3.curl("POST", "/v3/alipay/trade/create", body=order(), authorization=header)
+    assert (answer.status, answer.data["code"]) == (401, code)

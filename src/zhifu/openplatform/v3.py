@@ -28,6 +28,7 @@ accepted once per app, remembered in the database until its timestamp leaves the
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,7 +49,9 @@ log = get_logger("zhifu.openplatform.v3")
 
 SCHEME = "ALIPAY-SHA256withRSA"
 WINDOW = timedelta(minutes=5)
-MAX_NONCE = 64
+# A nonce is remembered, so it is short and plain: the SDK sends a UUID.
+_NONCE = re.compile(r"[!-+\--~]{1,64}")  # printable ASCII but the comma
+_APP_ID = re.compile(r"[0-9]{16}")
 # The v3 path of each supported method, and the HTTP verbs it answers.
 METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     "/v3/alipay/trade/precreate": ("alipay.trade.precreate", ("POST",)),
@@ -111,6 +114,7 @@ class Authorization:
     signed: str
     fields: Mapping[str, str]
     signature: str
+    sent_at: datetime
 
     @classmethod
     def parse(cls, header: str | None) -> Authorization:
@@ -126,13 +130,17 @@ class Authorization:
         for name in ("app_id", "nonce", "timestamp"):
             if not fields.get(name):
                 raise _refusal("invalid-authorization", f"the auth string has no {name}")
-        return cls(signed, fields, signature)
+        if not _APP_ID.fullmatch(fields["app_id"]):
+            raise _refusal("invalid-app-id", "app_id is 16 digits")
+        if not _NONCE.fullmatch(fields["nonce"]):
+            raise _refusal("invalid-nonce", "a nonce is 1 to 64 printable ASCII characters")
+        return cls(signed, fields, signature, _moment(fields["timestamp"]))
 
-    def moment(self) -> datetime:
-        text = self.fields["timestamp"]
-        if not text.isdigit() or len(text) > 15:
-            raise _refusal("invalid-timestamp", "timestamp must be milliseconds since the epoch")
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
+
+def _moment(text: str) -> datetime:
+    if not text.isdigit() or len(text) > 13:  # milliseconds: 13 digits until 2286
+        raise _refusal("invalid-timestamp", "timestamp must be milliseconds since the epoch")
+    return datetime.fromtimestamp(int(text) / 1000, UTC)
 
 
 def _refusal(code: str, message: str) -> GatewayError:
@@ -141,7 +149,8 @@ def _refusal(code: str, message: str) -> GatewayError:
 
 def signed_text(request: V3Request, auth: Authorization) -> str:
     """What the client signed (see the module docstring)."""
-    text = f"{auth.signed}\n{request.verb}\n{request.target}\n{request.body.decode()}\n"
+    body = request.body.decode("utf-8", "replace")  # not UTF-8: the signature fails
+    text = f"{auth.signed}\n{request.verb}\n{request.target}\n{body}\n"
     token = request.headers.get("alipay-app-auth-token")
     return text + f"{token}\n" if token else text
 
@@ -231,12 +240,10 @@ class V3Gateway:
             raise _refusal("invalid-app-id", "no app with this app_id") from None
 
     async def _check_replay(self, app: App, auth: Authorization) -> None:
-        now, sent = self.clock.now(), auth.moment()
+        now, sent = self.clock.now(), auth.sent_at
         if abs(sent - now) > WINDOW:
             raise _refusal("invalid-timestamp", "timestamp is more than 5 minutes from now")
         nonce = auth.fields["nonce"]
-        if len(nonce) > MAX_NONCE:
-            raise _refusal("invalid-nonce", f"a nonce has at most {MAX_NONCE} characters")
         if not await self.nonces.first_use(app.app_id, nonce, sent + WINDOW, now):
             raise _refusal("invalid-nonce", "this nonce was used before: a replayed request")
 
