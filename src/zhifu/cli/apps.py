@@ -1,5 +1,6 @@
 """Operator commands of the open platform: `zhifu app create`, and the platform keys
-(`platform-key`, `rotate-platform-key`, `use-platform-key`; see openplatform/keys.py)."""
+(`platform-key`, `rotate-platform-key`, `use-platform-key`; see openplatform/keys.py), and
+certificate mode's `certs` (openplatform/certificates.py)."""
 
 from __future__ import annotations
 
