@@ -3,8 +3,11 @@ Ant's Node SDK signs them (v3_client.py), answers verified the way it verifies t
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +18,7 @@ from tests.openplatform.alipay_client import new_key, spki_pem
 from tests.openplatform.v3_client import V3TestClient
 from tests.payments.conftest import PIN, Shop
 from zhifu.openplatform.signing import load_public_key
+from zhifu.openplatform.v3 import Nonces
 from zhifu.runtime import Runtime
 
 
@@ -138,7 +142,7 @@ async def test_refusals_are_http_errors_with_code_and_message(
 async def test_a_replayed_request_is_refused(v3: V3TestClient) -> None:
     """The same signed request (same nonce) sent twice: the second is a replay."""
     body = order()
-    text = '{"out_trade_no":"%s","total_amount":"88.88","subject":"x"}' % body["out_trade_no"]  # noqa: UP031
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     authorization = v3.authorization("POST", "/v3/alipay/trade/create", text)
     headers = {"authorization": authorization, "content-type": "application/json"}
     first = await v3.http.post("/v3/alipay/trade/create", content=text, headers=headers)
@@ -146,6 +150,33 @@ async def test_a_replayed_request_is_refused(v3: V3TestClient) -> None:
     replay = await v3.http.post("/v3/alipay/trade/create", content=text, headers=headers)
     assert replay.status_code == 401 and replay.json()["code"] == "invalid-nonce"
     v3.verify(first)
+
+
+async def test_identical_requests_racing_are_answered_once(v3: V3TestClient) -> None:
+    body = order()
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    headers = {
+        "authorization": v3.authorization("POST", "/v3/alipay/trade/create", text),
+        "content-type": "application/json",
+    }
+    sent = [
+        v3.http.post("/v3/alipay/trade/create", content=text, headers=headers) for _ in range(4)
+    ]
+    statuses = sorted(response.status_code for response in await asyncio.gather(*sent))
+    assert statuses == [200, 401, 401, 401]
+
+
+async def test_a_nonce_is_forgotten_once_its_window_has_passed(runtime: Runtime) -> None:
+    """Another app may use the same nonce; an expired one is deleted, so usable again
+    (its timestamp is then refused by the window anyway)."""
+    nonces, now = Nonces(runtime.db), datetime.now(UTC)
+    app_id, other = (f"2021{uuid.uuid4().int % 10**12:012d}" for _ in range(2))
+    expires = now + timedelta(minutes=5)
+    assert await nonces.first_use(app_id, "n1", expires, now)
+    assert not await nonces.first_use(app_id, "n1", expires, now)
+    assert await nonces.first_use(other, "n1", expires, now)
+    later = now + timedelta(minutes=6)
+    assert await nonces.first_use(app_id, "n1", later + timedelta(minutes=5), later)
 
 
 async def test_the_answer_is_signed_over_timestamp_nonce_and_body(v3: V3TestClient) -> None:
