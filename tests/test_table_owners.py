@@ -43,6 +43,9 @@ OWNERS: dict[str, set[str]] = {
         "app_auth_code",
         "open_trade_origin",
         "open_bill_download",
+        "certificate_authority",
+        "issued_certificate",
+        "open_api_nonce",
     },
 }
 
