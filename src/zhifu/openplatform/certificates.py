@@ -36,8 +36,9 @@ from zhifu.db.database import Conn, Database
 from zhifu.openplatform.apps import App
 from zhifu.openplatform.errors import invalid, missing
 from zhifu.openplatform.keys import PLATFORM_KEY_BITS, PlatformKey, PlatformKeys
+from zhifu.openplatform.keys import _encrypted as encrypted
 from zhifu.openplatform.keys import _private_key as load_private_key
-from zhifu.openplatform.keys import _private_pem as private_pem
+from zhifu.openplatform.keys import _private_pem as private_pem  # stored like platform keys
 from zhifu.openplatform.signing import load_public_key
 
 ROOT_LIFETIME = timedelta(days=20 * 365)
@@ -245,7 +246,13 @@ class Certificates:
             row = await (await conn.execute(select)).fetchone()
             assert row is not None
         certificate = x509.load_pem_x509_certificate(row["certificate"].encode("ascii"))
-        return Authority(certificate, load_private_key(row["private_key"], self._passphrase))
+        private = load_private_key(row["private_key"], self._passphrase)
+        if self._passphrase and not encrypted(row["private_key"]):  # stored before a passphrase
+            await conn.execute(
+                "update certificate_authority set private_key = %s where id = 1",
+                (private_pem(private, self._passphrase),),
+            )
+        return Authority(certificate, private)
 
     async def _find(self, column: str, owner: str | int) -> Issued | None:
         cache_key = f"{column}:{owner}"
