@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.conftest import private_database
 from tests.e2e.harness import cli
 from tests.openplatform.alipay_client import (
     AlipayTestClient,
@@ -24,9 +25,12 @@ from tests.openplatform.alipay_client import (
     signed_node,
 )
 from tests.openplatform.conftest import app_client
+from tests.openplatform.test_key_storage import PASSPHRASE
 from tests.openplatform.v3_client import V3TestClient
 from tests.payments.conftest import Shop
-from zhifu.openplatform.certificates import CertificateSet
+from zhifu.clock import ManualClock
+from zhifu.openplatform.certificates import Certificates, CertificateSet
+from zhifu.openplatform.keys import KeyPassphraseError, PlatformKeys
 from zhifu.runtime import Runtime
 
 
@@ -176,3 +180,22 @@ def test_zhifu_app_certs_exports_the_three_pems(database_url: str, tmp_path: Pat
     assert done["alipay_root_cert_sn"] == fzlee_sn((out / "alipayRootCert.crt").read_text())
     again = cli("app", "certs", app_id, "--out", str(out), **where)
     assert json.dumps(again, sort_keys=True) == json.dumps(done, sort_keys=True)
+
+
+async def test_the_root_ca_key_is_kept_like_the_platform_keys(database_url: str) -> None:
+    """In clear without ZHIFU_KEY_PASSPHRASE, encrypted on the first load with it, then
+    refused to a process without it. On a database of its own (the root is global)."""
+    async with private_database(database_url, max_size=2) as fresh:
+        clock = ManualClock()
+        keys = PlatformKeys(fresh, clock)
+        clear = await Certificates(fresh, clock, keys).root()
+        stored = "select private_key from certificate_authority"
+        row = await fresh.fetch_one(stored)
+        assert row is not None and row["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+
+        guarded = await Certificates(fresh, clock, keys, PASSPHRASE).root()
+        assert guarded.sn == clear.sn
+        row = await fresh.fetch_one(stored)
+        assert row is not None and row["private_key"].startswith("-----BEGIN ENCRYPTED")
+        with pytest.raises(KeyPassphraseError):
+            await Certificates(fresh, clock, keys).root()

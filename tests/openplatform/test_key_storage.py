@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from tests.conftest import private_database
 from zhifu.clock import ManualClock
 from zhifu.db import Database
-from zhifu.openplatform.certificates import Certificates
 from zhifu.openplatform.keys import KeyPassphraseError, PlatformKeys
 from zhifu.openplatform.signing import load_public_key
 
@@ -58,18 +57,3 @@ async def test_without_the_right_passphrase_the_keys_are_refused(fresh: Database
         await PlatformKeys(fresh, clock).current()
     with pytest.raises(KeyPassphraseError, match="does not decrypt"):
         await PlatformKeys(fresh, clock, "wrong passphrase").current()
-
-
-async def test_the_root_ca_key_is_kept_like_the_platform_keys(fresh: Database) -> None:
-    clock = ManualClock()
-    keys = PlatformKeys(fresh, clock)
-    clear = await Certificates(fresh, clock, keys).root()
-    row = await fresh.fetch_one("select private_key from certificate_authority")
-    assert row is not None and row["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
-
-    guarded = await Certificates(fresh, clock, keys, PASSPHRASE).root()
-    assert guarded.sn == clear.sn
-    row = await fresh.fetch_one("select private_key from certificate_authority")
-    assert row is not None and row["private_key"].startswith("-----BEGIN ENCRYPTED")
-    with pytest.raises(KeyPassphraseError):
-        await Certificates(fresh, clock, keys).root()
