@@ -45,6 +45,9 @@ OWNERS: dict[str, set[str]] = {
         "open_bill_download",
         "open_app_aes_key",
         "open_user_id",
+        "certificate_authority",
+        "issued_certificate",
+        "open_api_nonce",
     },
 }
 

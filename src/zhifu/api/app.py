@@ -20,6 +20,7 @@ from zhifu.api.routers import (
     merchant_portal,
     merchant_trades,
     merchant_webhooks,
+    open_v3,
     pay,
     site,
     system,
@@ -69,6 +70,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         wallet_web.router,
         merchant_portal.router,
         gateway.router,
+        open_v3.router,
     ):
         app.include_router(router)
     docs.install(app)  # before /static: it mounts under /static/api-docs

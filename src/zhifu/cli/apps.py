@@ -1,6 +1,7 @@
 """Operator commands of the open platform: `zhifu app create`, an app's AES content key
-(`aes-key`; see openplatform/encryption.py), and the platform keys (`platform-key`,
-`rotate-platform-key`, `use-platform-key`; see openplatform/keys.py)."""
+(`aes-key`; see openplatform/encryption.py), the platform keys (`platform-key`,
+`rotate-platform-key`, `use-platform-key`; see openplatform/keys.py), and certificate
+mode's `certs` (openplatform/certificates.py)."""
 
 from __future__ import annotations
 
@@ -202,3 +203,42 @@ def use_platform_key(
         emit(done, True)
     else:
         console.print(f"app {app_id} is now signed with platform key {done['key_id']}")
+
+
+# Alipay's file names, which merchants' configurations usually point at.
+APP_CERT_FILE = "appCertPublicKey_{app_id}.crt"
+PLATFORM_CERT_FILE = "alipayCertPublicKey_RSA2.crt"
+ROOT_CERT_FILE = "alipayRootCert.crt"
+
+
+@app.command("certs")
+def certs(
+    app_id: Annotated[str, typer.Argument(help="The app whose certificates to export.")],
+    out: Annotated[
+        Path, typer.Option("--out", file_okay=False, help="The directory to write them to.")
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Public-key certificate mode: write the app's certificate, zhifu's platform
+    certificate and root certificate (PEM), issued by zhifu's root CA on first export."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        found = await runtime.openplatform.app_certificates(app_id)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {
+            APP_CERT_FILE.format(app_id=app_id): found.app.certificate,
+            PLATFORM_CERT_FILE: found.platform.certificate,
+            ROOT_CERT_FILE: found.root.certificate,
+        }
+        for name, text in files.items():
+            (out / name).write_text(text)
+        return {"app_id": app_id, **found.to_dict(), "files": [str(out / n) for n in files]}
+
+    done = run_with_runtime(settings(data_dir, database_url), work)
+    if as_json:
+        emit(done, True)
+    else:
+        for path in done["files"]:
+            console.print(path)

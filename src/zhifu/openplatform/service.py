@@ -13,6 +13,7 @@ from zhifu.openplatform.apps import App, AppNotFound, AppService
 from zhifu.openplatform.authorisation import AppAuthorisations, AuthorisationMethods
 from zhifu.openplatform.bill_methods import BillMethods
 from zhifu.openplatform.cashier import CASHIER_METHODS, Cashier
+from zhifu.openplatform.certificates import Certificates, CertificateSet
 from zhifu.openplatform.encryption import AppAesKeys
 from zhifu.openplatform.fund_methods import FundMethods
 from zhifu.openplatform.gateway import Gateway
@@ -21,6 +22,7 @@ from zhifu.openplatform.notify import AlipayNotifications
 from zhifu.openplatform.open_ids import OpenIds
 from zhifu.openplatform.origins import TradeOrigins
 from zhifu.openplatform.trade_methods import TradeMethods
+from zhifu.openplatform.v3 import V3Gateway
 from zhifu.payments.service import Payments
 
 
@@ -37,6 +39,9 @@ class OpenPlatform:
     notifications: AlipayNotifications
     aes_keys: AppAesKeys
     open_ids: OpenIds
+    # Certificate mode and the v3 OpenAPI (certificates.py, v3.py).
+    certificates: Certificates
+    v3: V3Gateway
 
     @classmethod
     def build(
@@ -65,6 +70,7 @@ class OpenPlatform:
             always=CASHIER_METHODS,
         )
         aes_keys = AppAesKeys(db, clock, key_passphrase)
+        certificates = Certificates(db, clock, keys, key_passphrase)
         gateway = Gateway(
             apps,
             keys,
@@ -72,6 +78,7 @@ class OpenPlatform:
             handlers,
             authoriser=authorisations.merchant_for,
             aes_keys=aes_keys,
+            certificates=certificates,
         )
         notifications = AlipayNotifications(origins, apps, keys, payments.trades, users, open_ids)
         return cls(
@@ -85,6 +92,8 @@ class OpenPlatform:
             notifications,
             aes_keys,
             open_ids,
+            certificates,
+            V3Gateway(gateway, db, clock),
         )
 
     async def create_app(
@@ -130,3 +139,7 @@ class OpenPlatform:
         if merchant_id is not None and app.merchant_id != merchant_id:
             raise AppNotFound("no such app", app_id=app_id)
         return app
+
+    async def app_certificates(self, app_id: str) -> CertificateSet:
+        """The app's certificate, the platform key's and the root's (issued on first ask)."""
+        return await self.certificates.for_merchant(await self.apps.get(app_id))
