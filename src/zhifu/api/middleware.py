@@ -146,19 +146,23 @@ class InputGuard:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_limits = dict(body_limits or {})
-        self.exempt = frozenset(exempt)
+        self.exempt = tuple(exempt)  # paths, or prefixes ending with "/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.body_limits.get(scope["path"], self.max_body_bytes)
-        checked = scope["path"] not in self.exempt
+        checked = not any(_covers(path, scope["path"]) for path in self.exempt)
         if error := _declared_too_large(scope, limit) or (checked and _head_error(scope)):
             await refused_input(Request(scope), error)(scope, receive, send)
             return
         check = _body_check(scope) if checked else None
         await self.app(scope, _guarded_body(receive, limit, scope, check), send)
+
+
+def _covers(exempt: str, path: str) -> bool:
+    return path.startswith(exempt) if exempt.endswith("/") else path == exempt
 
 
 def _declared_too_large(scope: Scope, limit: int) -> ZhifuError | None:

@@ -42,7 +42,7 @@ from zhifu.logging import get_logger
 from zhifu.openplatform import errors
 from zhifu.openplatform.apps import App, AppNotFound
 from zhifu.openplatform.errors import GatewayError
-from zhifu.openplatform.gateway import Call, Gateway, parse_biz_content
+from zhifu.openplatform.gateway import Call, Gateway, check_characters, parse_biz_content
 from zhifu.openplatform.signing import sign, verify
 
 log = get_logger("zhifu.openplatform.v3")
@@ -216,6 +216,8 @@ class V3Gateway:
         return await self._signed(status, body, request, auth)
 
     async def _verified_call(self, method: str, request: V3Request, auth: Authorization) -> Call:
+        # the authorisation's own fields are checked as they are read
+        check_characters({k: v for k, v in request.headers.items() if k != "authorization"})
         app = await self._app(auth.fields["app_id"])
         if not verify(signed_text(request, auth).encode(), auth.signature, app.verifier(), "RSA2"):
             raise _refusal("invalid-signature", "the signature does not verify")
@@ -270,6 +272,7 @@ class V3Gateway:
 
 def _biz(request: V3Request) -> dict[str, Any]:
     if request.verb == "GET":
+        check_characters(request.query)
         return dict(request.query)
     if request.headers.get("alipay-encrypt-type"):
         raise errors.invalid("isv.invalid-encrypt-type", "encrypted v3 bodies are not supported")
