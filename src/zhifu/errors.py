@@ -198,3 +198,16 @@ class RecipientNotFound(NotFound):
 class CardUnlinked(Conflict):
     code = "card_unlinked"
     title = "Card or account no longer linked"
+
+
+class RateLimited(ZhifuError):
+    """Too many failed tries from one client, merchant or terminal: `retry_after` seconds."""
+
+    code = "rate_limited"
+    status = 429
+    title = "Too many failed attempts"
+
+
+class SignInLocked(Locked):
+    code = "login_locked"
+    title = "Sign-in locked"

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from tests.identity.support import PASSWORD, PIN, Member, member, random_phone
+from zhifu.api.app import create_app
+from zhifu.identity.users import LOGIN_RATE
 from zhifu.runtime import Runtime
 
 VISA = "4111111111111111"
@@ -141,6 +143,29 @@ async def test_pin_rules(client: httpx.AsyncClient, runtime: Runtime) -> None:
             "invalid_pin",
         )
     assert (await client.get("/v1/me", headers=alice.headers)).json()["has_pin"] is True
+
+
+async def test_sign_in_locks_the_phone_and_limits_the_address(runtime: Runtime) -> None:
+    app = create_app(runtime)
+    here = (f"203.0.113.{uuid.uuid4().int % 250}", 4321)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=here)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:
+        phone = random_phone()
+        await http.post("/v1/users", json={"phone": phone, "password": PASSWORD})
+        wrong = {"phone": phone, "password": "not-the-password"}
+        for _ in range(4):
+            refused(await http.post("/v1/sessions", json=wrong), 401, "unauthorized")
+        locked = await http.post("/v1/sessions", json=wrong)
+        refused(locked, 423, "login_locked")
+        assert locked.headers["Retry-After"] == "60"
+        right = {"phone": phone, "password": PASSWORD}
+        refused(await http.post("/v1/sessions", json=right), 423, "login_locked")
+        for _ in range(LOGIN_RATE.limit - 6):
+            stranger = {"phone": random_phone(), "password": "not-the-password"}
+            refused(await http.post("/v1/sessions", json=stranger), 401, "unauthorized")
+        limited = await http.post("/v1/sessions", json=stranger)
+        refused(limited, 429, "rate_limited")
+        assert int(limited.headers["Retry-After"]) > 0
 
 
 async def test_kyc_tier(client: httpx.AsyncClient, runtime: Runtime) -> None:

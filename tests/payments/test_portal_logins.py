@@ -94,7 +94,7 @@ async def test_unknown_names_and_wrong_passwords_are_refused_alike(timed_shop: S
     assert refusals == [("unauthorized", BAD_LOGIN, {})] * 4
 
 
-async def test_five_wrong_passwords_lock_for_fifteen_minutes(timed_shop: Shop) -> None:
+async def test_five_wrong_passwords_lock_the_login_for_a_while(timed_shop: Shop) -> None:
     clock = timed_shop.runtime.clock
     assert isinstance(clock, ManualClock)
     portal = timed_shop.runtime.payments.portal
@@ -128,4 +128,4 @@ async def test_racing_guesses_are_counted_one_by_one(timed_shop: Shop) -> None:
         *(portal.sign_in(name, f"guess-{n:04d}") for n in range(12)), return_exceptions=True
     )
     codes = sorted(type(outcome).__name__ for outcome in outcomes)
-    assert codes == ["LoginLocked"] * 8 + ["Unauthorized"] * 4
+    assert codes == ["SignInLocked"] * 8 + ["Unauthorized"] * 4

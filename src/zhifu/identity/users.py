@@ -10,11 +10,13 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.throttle import Lockout, RateLimit, RateLimiter
 from zhifu.errors import (
     CurrentPinRequired,
     NotFound,
     PhoneTaken,
     PinNotSet,
+    SignInLocked,
     Unauthorized,
     ZhifuError,
 )
@@ -34,6 +36,13 @@ from zhifu.identity.wallets import apply_tier_limits, existing_wallets, wallet_a
 SESSION_LIFETIME = timedelta(days=30)
 WALLET_CACHE_SIZE = 100_000
 BAD_LOGIN = "wrong phone number or password"
+LOGIN_LOCKOUT = Lockout("consumer_phone")
+LOGIN_RATE = RateLimit(
+    "consumer_sign_in",
+    limit=30,
+    window=timedelta(minutes=10),
+    refusal="too many failed sign-ins from this address: try again later",
+)
 _USER_COLUMNS = "id, phone, kyc_tier, pin_hash is not null as has_pin, sandbox, created_at"
 
 
@@ -93,6 +102,7 @@ class UserService:
         self.db = db
         self.clock = clock
         self.hasher = hasher or Hasher()
+        self.rate_limiter = RateLimiter(db, clock)
         self._wallets: dict[tuple[int, str], int] = {}
         self._phones: dict[int, str] = {}
 
@@ -140,36 +150,59 @@ class UserService:
             raise PhoneTaken("this phone number is already registered")
         return int(row["id"])
 
-    async def login(self, phone: str, password: str) -> Session:
-        """A new session for the right phone and password; the same refusal otherwise."""
+    async def login(self, phone: str, password: str, *, client: str | None = None) -> Session:
+        """A new session for the right phone and password; the same refusal otherwise.
+
+        Wrong passwords lock the phone (LOGIN_LOCKOUT, counted whether or not the phone
+        is registered, so a lock tells nothing) and count against the client's address
+        (LOGIN_RATE), which stops one address from trying many phones."""
+        if client is None:
+            return await self._login(phone, password)
+        async with self.rate_limiter.counting_failures(
+            [(LOGIN_RATE, client)], failures=(Unauthorized, SignInLocked)
+        ):
+            return await self._login(phone, password)
+
+    async def _login(self, phone: str, password: str) -> Session:
         try:
             phone = normalise_phone(phone)
         except ZhifuError:
             raise Unauthorized(BAD_LOGIN) from None
-        row = await self.db.fetch_one(
-            "select id, password_hash from app_user where phone = %s", (phone,)
-        )
-        stored = row["password_hash"] if row else self.hasher.decoy
-        matched = await self.hasher.matches(stored, password if isinstance(password, str) else "")
-        if row is None or not matched:
-            raise Unauthorized(BAD_LOGIN)
-        return await self._open_session(int(row["id"]))
+        secret = password if isinstance(password, str) else ""
 
-    async def _open_session(self, user_id: int) -> Session:
+        async def work(conn: Conn) -> Session | ZhifuError:
+            strikes = await LOGIN_LOCKOUT.locked_row(conn, phone)
+            now = self.clock.now()
+            LOGIN_LOCKOUT.refuse_if_locked(strikes, now)
+            cur = await conn.execute(
+                "select id, password_hash from app_user where phone = %s", (phone,)
+            )
+            row = await cur.fetchone()
+            stored = row["password_hash"] if row else self.hasher.decoy
+            if row is None or not await self.hasher.matches(stored, secret):
+                locked = await LOGIN_LOCKOUT.failed(conn, phone, strikes, now)
+                return locked or Unauthorized(BAD_LOGIN)
+            await LOGIN_LOCKOUT.succeeded(conn, phone)
+            return await self._open_session(conn, int(row["id"]), now)
+
+        outcome = await self.db.transaction(work)
+        if isinstance(outcome, ZhifuError):
+            raise outcome
+        return outcome
+
+    async def _open_session(self, conn: Conn, user_id: int, now: datetime) -> Session:
         token = secrets.token_urlsafe(32)
-        now = self.clock.now()
         session = Session(token=token, user_id=user_id, expires_at=now + SESSION_LIFETIME)
-        async with self.db.connection() as conn:
-            await conn.execute(
-                "delete from user_session where user_id = %s and expires_at <= %s", (user_id, now)
-            )
-            await conn.execute(
-                """
-                insert into user_session (token_hash, user_id, created_at, expires_at)
-                values (%s, %s, %s, %s)
-                """,
-                (token_hash(token), user_id, now, session.expires_at),
-            )
+        await conn.execute(
+            "delete from user_session where user_id = %s and expires_at <= %s", (user_id, now)
+        )
+        await conn.execute(
+            """
+            insert into user_session (token_hash, user_id, created_at, expires_at)
+            values (%s, %s, %s, %s)
+            """,
+            (token_hash(token), user_id, now, session.expires_at),
+        )
         return session
 
     async def authenticate(self, token: str) -> User:

@@ -4,9 +4,10 @@ A login belongs to one merchant: a login name (lower case, starting with a lette
 optionally a phone number, either of which signs in, with a password hashed by
 identity's argon2id hasher. A wrong password and an unknown name get the same refusal
 after the same work (the hasher's decoy), so the sign-in form does not tell which names
-exist. The fifth wrong password in a row locks the login for fifteen minutes; the login
-row is locked while a password is checked, so concurrent guesses are counted one after
-another.
+exist. Wrong passwords lock the login as they lock a consumer's phone (one lockout
+rule, zhifu.db.throttle: the fifth wrong password in a row locks it for a minute, each
+later lock twice as long, up to fifteen minutes); the lockout row is locked while a
+password is checked, so concurrent guesses are counted one after another.
 
 A portal session is a random token the browser keeps in its cookie; only its SHA-256 is
 stored, with an expiry. Signing out deletes it.
@@ -22,15 +23,17 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.errors import Conflict, InvalidRequest, Locked, Unauthorized, ZhifuError
+from zhifu.db.throttle import Lockout
+from zhifu.errors import Conflict, InvalidRequest, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import normalise_phone
 from zhifu.identity.credentials import Hasher, check_password
 from zhifu.identity.users import token_hash
 from zhifu.payments.merchants import Merchant, MerchantService
 
 SESSION_LIFETIME = timedelta(hours=12)
-MAX_LOGIN_ATTEMPTS = 5
-LOGIN_LOCKOUT = timedelta(minutes=15)
+PORTAL_LOCKOUT = Lockout("merchant_login")
+MAX_LOGIN_ATTEMPTS = PORTAL_LOCKOUT.max_failures
+LOGIN_LOCKOUT = PORTAL_LOCKOUT.first_lock
 BAD_LOGIN = "wrong login or password"
 _LOGIN_NAME = re.compile(r"[a-z][a-z0-9._-]{2,63}")
 _COLUMNS = "id, merchant_id, login, phone, created_at, last_login_at"
@@ -46,9 +49,7 @@ class LoginTaken(Conflict):
     title = "Login name or phone already used"
 
 
-class LoginLocked(Locked):
-    code = "login_locked"
-    title = "Sign-in locked"
+LoginLocked = SignInLocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +108,6 @@ def _who(name_or_phone: str) -> tuple[str, str] | None:
         return None
 
 
-def _after_wrong_password(failed: int, now: datetime) -> tuple[int, datetime | None, ZhifuError]:
-    """The counter and lock after one more wrong password, and the refusal to give."""
-    failed += 1
-    if failed < MAX_LOGIN_ATTEMPTS:
-        return failed, None, Unauthorized(BAD_LOGIN)
-    until = now + LOGIN_LOCKOUT
-    locked = LoginLocked(
-        f"{MAX_LOGIN_ATTEMPTS} wrong passwords in a row: sign-in is locked until "
-        f"{until.isoformat()}",
-        until=until.isoformat(),
-    )
-    return 0, until, locked
-
-
 class PortalLogins:
     def __init__(
         self, db: Database, clock: Clock, merchants: MerchantService, hasher: Hasher
@@ -165,29 +152,21 @@ class PortalLogins:
             row = None
             if who is not None:
                 cur = await conn.execute(
-                    f"""
-                    select {_COLUMNS}, password_hash, failed_attempts, locked_until
-                    from merchant_login where {who[0]} = %s for update
-                    """,
+                    f"select {_COLUMNS}, password_hash from merchant_login where {who[0]} = %s",
                     (who[1],),
                 )
                 row = await cur.fetchone()
             now = self.clock.now()
-            if row is not None and row["locked_until"] is not None and now < row["locked_until"]:
-                until = row["locked_until"].isoformat()
-                return LoginLocked("sign-in is locked: try again later", until=until)
-            stored = row["password_hash"] if row else self.hasher.decoy
-            matched = await self.hasher.matches(stored, secret)
             if row is None:
+                await self.hasher.matches(self.hasher.decoy, secret)
                 return Unauthorized(BAD_LOGIN)
-            if not matched:
-                failed, until, refusal = _after_wrong_password(row["failed_attempts"], now)
-                await conn.execute(
-                    "update merchant_login set failed_attempts = %s, locked_until = %s"
-                    " where id = %s",
-                    (failed, until, row["id"]),
-                )
-                return refusal
+            subject = str(row["id"])
+            strikes = await PORTAL_LOCKOUT.locked_row(conn, subject)
+            PORTAL_LOCKOUT.refuse_if_locked(strikes, now)
+            if not await self.hasher.matches(row["password_hash"], secret):
+                locked = await PORTAL_LOCKOUT.failed(conn, subject, strikes, now)
+                return locked or Unauthorized(BAD_LOGIN)
+            await PORTAL_LOCKOUT.succeeded(conn, subject)
             return await self._open_session(conn, row, now)
 
         outcome = await self.db.transaction(work)
@@ -198,9 +177,7 @@ class PortalLogins:
     async def _open_session(self, conn: Conn, row: dict[str, Any], now: datetime) -> PortalSession:
         await conn.execute(
             """
-            update merchant_login set failed_attempts = 0, locked_until = null,
-                                      last_login_at = %s
-            where id = %s
+            update merchant_login set last_login_at = %s where id = %s
             """,
             (now, row["id"]),
         )

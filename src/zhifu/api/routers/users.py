@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ from zhifu.api.auth import CurrentUser, bearer
 from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
 from zhifu.identity import User
 from zhifu.runtime import Runtime
+from zhifu.web.session import client_address
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -59,9 +60,11 @@ async def sign_up(body: SignUp, runtime: RuntimeDep, key: OptionalIdempotencyKey
 
 
 @router.post("/sessions", status_code=201)
-async def sign_in(body: Credentials, runtime: RuntimeDep) -> dict[str, Any]:
-    """Exchange phone and password for a bearer token valid for 30 days."""
-    session = await runtime.users.login(body.phone, body.password)
+async def sign_in(body: Credentials, runtime: RuntimeDep, request: Request) -> dict[str, Any]:
+    """Exchange phone and password for a bearer token valid for 30 days. Wrong passwords
+    lock the phone for a while (423 `login_locked`), and too many failures from one
+    address pause its sign-ins (429 `rate_limited`); both say when to retry."""
+    session = await runtime.users.login(body.phone, body.password, client=client_address(request))
     return session.to_dict()
 
 
