@@ -27,6 +27,9 @@ class Settings:
     # Encrypts the platform's private keys in the database (ZHIFU_KEY_PASSPHRASE); every
     # process on one database must be given the same one.
     key_passphrase: str | None = field(default=None, repr=False)
+    # Hosts and networks that webhooks and notify_urls may reach although they are not
+    # public (ZHIFU_WEBHOOK_ALLOW_HOSTS, comma-separated: "127.0.0.1,10.0.0.0/8").
+    webhook_allow_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -49,5 +52,8 @@ class Settings:
             settings = replace(settings, bank_settle_delay_s=delay)
         if env.get("ZHIFU_KEY_PASSPHRASE"):
             settings = replace(settings, key_passphrase=env["ZHIFU_KEY_PASSPHRASE"])
+        if env.get("ZHIFU_WEBHOOK_ALLOW_HOSTS"):
+            hosts = tuple(h.strip() for h in env["ZHIFU_WEBHOOK_ALLOW_HOSTS"].split(",") if h)
+            settings = replace(settings, webhook_allow_hosts=hosts)
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

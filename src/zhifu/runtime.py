@@ -16,7 +16,7 @@ from zhifu.config import Settings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
-from zhifu.events import Dispatcher
+from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
 from zhifu.ledger import Ledger
@@ -65,7 +65,8 @@ class Runtime:
         cards = CardService(db, clock, secret)
         bank = BankSimulator.from_settings(db, clock, settings)
         funding = FundingService(db, clock, ledger, users, cards, bank)
-        payments = Payments.build(db, clock, users, secret, funding)
+        destinations = Destinations(settings.webhook_allow_hosts)
+        payments = Payments.build(db, clock, users, secret, funding, destinations=destinations)
         openplatform = OpenPlatform.build(
             db, clock, payments, users, key_passphrase=settings.key_passphrase
         )
@@ -77,7 +78,9 @@ class Runtime:
             users=users,
             cards=cards,
             transfers=TransferService(db, clock, ledger, users),
-            webhooks=Dispatcher(db, clock, channels=[openplatform.notifications]),
+            webhooks=Dispatcher(
+                db, clock, channels=[openplatform.notifications], destinations=destinations
+            ),
             bank=bank,
             funding=funding,
             payments=payments,

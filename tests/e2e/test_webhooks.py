@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import LOCAL
 from tests.e2e.harness import ServerProcess, cli
 from tests.e2e.test_crash import PIN, open_funded_user
 from tests.events.support import HANG, Receiver, eventually
@@ -63,7 +64,7 @@ async def dispatcher_ahead(
         else await asyncio.to_thread(start_embedded, data_dir)
     )
     clock = ManualClock(datetime.now(UTC) + ahead)
-    sender = HttpxSender(timeout=5)
+    sender = HttpxSender(timeout=5, destinations=LOCAL)
     try:
         async with Database(url) as db:
             dispatcher = Dispatcher(db, clock, sender)
