@@ -19,6 +19,7 @@ from zhifu.db.migrate import upgrade
 from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
+from zhifu.identity.kyc import KycService, SimulatedIdentityCheck
 from zhifu.ledger import Ledger
 from zhifu.openplatform.service import OpenPlatform
 from zhifu.payments.service import Payments
@@ -48,6 +49,7 @@ class Runtime:
     funding: FundingService
     payments: Payments
     openplatform: OpenPlatform
+    kyc: KycService
     jobs: list[Job] = field(default_factory=list)
 
     @classmethod
@@ -85,6 +87,7 @@ class Runtime:
             funding=funding,
             payments=payments,
             openplatform=openplatform,
+            kyc=KycService(db, clock, users, SimulatedIdentityCheck()),
         )
         await runtime.openplatform.keys.current()  # the platform key pair, made on first start
         runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
@@ -94,6 +97,7 @@ class Runtime:
         runtime.jobs.append(("bank-simulator-callbacks", 0.5, bank.deliver_callbacks))
         runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
         runtime.jobs.extend(runtime.payments.jobs())
+        runtime.jobs.append(("kyc-checks", 5.0, runtime.kyc.run_checks))
         return runtime
 
     async def close(self) -> None:

@@ -168,17 +168,46 @@ async def test_sign_in_locks_the_phone_and_limits_the_address(runtime: Runtime) 
         assert int(limited.headers["Retry-After"]) > 0
 
 
-async def test_kyc_tier(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_a_user_asks_for_a_tier_and_an_operator_decides(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     alice = await member(client, runtime, tier=0)
-    upgraded = await client.post("/v1/me/kyc", json={"tier": 3}, headers=alice.headers)
-    assert upgraded.json()["kyc_tier"] == 3
-    assert upgraded.json()["limits"]["balance_cap"] is None
+    key = {**alice.headers, "Idempotency-Key": uuid.uuid4().hex}
+    asked = await client.post("/v1/me/kyc", json={"tier": 3}, headers=key)
+    assert asked.status_code == 202, asked.text
+    request = asked.json()
+    assert (request["tier"], request["status"]) == (3, "pending")
+    assert (await client.post("/v1/me/kyc", json={"tier": 3}, headers=key)).json() == request
+    again = {**alice.headers, "Idempotency-Key": uuid.uuid4().hex}
+    refused(
+        await client.post("/v1/me/kyc", json={"tier": 2}, headers=again), 409, "kyc_request_pending"
+    )
+    status = (await client.get("/v1/me/kyc", headers=alice.headers)).json()
+    assert (status["kyc_tier"], status["request"]) == (0, request)  # not raised by asking
+    assert (await client.get("/v1/me", headers=alice.headers)).json()["kyc_tier"] == 0
+    await runtime.kyc.run_checks()  # the simulated check leaves tier 3 to an operator
+    await runtime.kyc.approve(request["id"], by="test operator")
+    status = (await client.get("/v1/me/kyc", headers=alice.headers)).json()
+    assert (status["kyc_tier"], status["request"]["status"]) == (3, "approved")
+    assert status["limits"]["balance_cap"] is None
+    refused(
+        await client.post("/v1/me/kyc", json={"tier": 3}, headers=again), 422, "kyc_tier_not_higher"
+    )
+
+
+async def test_kyc_requests_refuse_bad_tiers_and_need_a_key(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    alice = await member(client, runtime, tier=0)
+    key = {**alice.headers, "Idempotency-Key": uuid.uuid4().hex}
     for tier in (4, -1, "2", 1.0):
         refused(
-            await client.post("/v1/me/kyc", json={"tier": tier}, headers=alice.headers),
+            await client.post("/v1/me/kyc", json={"tier": tier}, headers=key),
             422,
             "invalid_request",
         )
+    missing = await client.post("/v1/me/kyc", json={"tier": 1}, headers=alice.headers)
+    refused(missing, 400, "idempotency_key_required")
 
 
 async def link(client: httpx.AsyncClient, owner: Member, **body: object) -> httpx.Response:

@@ -97,6 +97,16 @@ def _user(row: dict[str, Any]) -> User:
     return User(**row)
 
 
+async def set_tier_in(conn: Conn, user_id: int, tier: int) -> None:
+    """Set the user's KYC tier and their wallets' limits, in the caller's transaction."""
+    check_tier(tier)
+    cur = await conn.execute("update app_user set kyc_tier = %s where id = %s", (tier, user_id))
+    if cur.rowcount != 1:
+        raise NotFound(f"user {user_id} does not exist")
+    for account_id in (await existing_wallets(conn, user_id)).values():
+        await apply_tier_limits(conn, account_id, tier)
+
+
 class UserService:
     def __init__(self, db: Database, clock: Clock, *, hasher: Hasher | None = None) -> None:
         self.db = db
@@ -314,19 +324,9 @@ class UserService:
     # KYC tier and wallets.
 
     async def set_kyc_tier(self, user_id: int, tier: int) -> User:
-        """Move the user to a KYC tier and give each of their wallets its limits."""
-        check_tier(tier)
-
-        async def work(conn: Conn) -> None:
-            cur = await conn.execute(
-                "update app_user set kyc_tier = %s where id = %s", (tier, user_id)
-            )
-            if cur.rowcount != 1:
-                raise NotFound(f"user {user_id} does not exist")
-            for account_id in (await existing_wallets(conn, user_id)).values():
-                await apply_tier_limits(conn, account_id, tier)
-
-        await self.db.transaction(work)
+        """Move the user to a KYC tier and give each of their wallets its limits: an
+        operator's act (`zhifu user create --kyc-tier`, an approved KYC request)."""
+        await self.db.transaction(lambda conn: set_tier_in(conn, user_id, tier))
         return await self.get(user_id)
 
     async def masked_phone(self, user_id: int) -> str:

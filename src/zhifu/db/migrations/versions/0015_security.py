@@ -5,7 +5,7 @@ merchant, a terminal) per fixed window. `sign_in_lockout` is the lockout of one 
 (a consumer's phone, a merchant login): consecutive failures, how many times it has
 locked (each lock is longer, up to a cap), and until when. The merchant portal's own
 lockout columns move into it. `kyc_request` is a user's request for another KYC tier,
-pending until an operator (or an identity check) approves or rejects it.
+pending until an identity check or an operator approves or rejects it.
 
 Revision ID: 0015
 """
@@ -43,11 +43,16 @@ create table kyc_request (
     state text not null check (state in ('pending', 'approved', 'rejected')),
     reason text,
     decided_by text,
+    -- The identity check's polling (zhifu.db.due): null once it has answered.
+    check_attempts integer not null default 0,
+    next_check_at timestamptz,
     created_at timestamptz not null,
     decided_at timestamptz
 );
 create unique index kyc_request_one_pending on kyc_request (user_id) where state = 'pending';
 create index kyc_request_pending on kyc_request (id) where state = 'pending';
+create index kyc_request_check_due on kyc_request (next_check_at)
+    where state = 'pending' and next_check_at is not null;
 """
 
 DOWNGRADE = """
