@@ -333,6 +333,10 @@ def error_message(error: ZhifuError) -> str:
             return f"Incorrect payment PIN. {left} tries left before it locks."
         case "pin_locked":
             return f"Too many wrong PINs: your payment PIN is locked until {_locked_until(error)}."
+        case "login_locked":
+            return f"Too many wrong passwords: sign-in is locked until {_locked_until(error)}."
+        case "rate_limited":
+            return "Too many failed attempts from here. Try again in a few minutes."
         case "pin_required":
             return "Enter your payment PIN to pay this amount."
         case "pin_not_set":
