@@ -16,6 +16,7 @@ from zhifu.config import Settings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
+from zhifu.db.throttle import forget_old
 from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
@@ -98,6 +99,7 @@ class Runtime:
         runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
         runtime.jobs.extend(runtime.payments.jobs())
         runtime.jobs.append(("kyc-checks", 5.0, runtime.kyc.run_checks))
+        runtime.jobs.append(("forget-old-attempts", 3600.0, lambda: forget_old(db, clock.now())))
         return runtime
 
     async def close(self) -> None:

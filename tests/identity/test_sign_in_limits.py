@@ -11,6 +11,7 @@ import pytest
 from tests.identity.support import PASSWORD, random_phone
 from zhifu.clock import ManualClock
 from zhifu.db import Database
+from zhifu.db.throttle import FORGET_AFTER, forget_old
 from zhifu.errors import RateLimited, SignInLocked, Unauthorized
 from zhifu.identity import UserService
 from zhifu.identity.users import LOGIN_LOCKOUT, LOGIN_RATE
@@ -102,3 +103,21 @@ async def test_one_address_trying_many_phones_is_rate_limited(
     await users.login(phone, PASSWORD, client=address())  # another address is not limited
     clock.advance(LOGIN_RATE.window)
     await users.login(phone, PASSWORD, client=client)
+
+
+async def test_a_quiet_day_forgets_the_locks_and_the_windows(
+    db: Database, users: UserService, clock: ManualClock
+) -> None:
+    phone, client = random_phone(), address()
+    for expected in (60, 120):
+        await wrong_tries(users, phone, LOGIN_LOCKOUT.max_failures - 1)
+        with pytest.raises(SignInLocked) as locked:
+            await users.login(phone, WRONG, client=client)
+        assert locked.value.details["retry_after"] == expected
+        clock.advance(timedelta(seconds=expected))
+    clock.advance(FORGET_AFTER)
+    assert await forget_old(db, clock.now()) >= 2  # the phone's record, the address's window
+    await wrong_tries(users, phone, LOGIN_LOCKOUT.max_failures - 1)
+    with pytest.raises(SignInLocked) as locked:
+        await users.login(phone, WRONG)
+    assert locked.value.details["retry_after"] == 60

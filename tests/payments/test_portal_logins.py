@@ -12,10 +12,11 @@ import pytest
 from tests.identity.support import random_phone
 from tests.payments.conftest import Shop
 from zhifu.clock import ManualClock
-from zhifu.errors import Unauthorized, WeakPassword
+from zhifu.errors import RateLimited, Unauthorized, WeakPassword
 from zhifu.payments.portal_logins import (
     BAD_LOGIN,
     LOGIN_LOCKOUT,
+    PORTAL_RATE,
     SESSION_LIFETIME,
     InvalidLoginName,
     LoginLocked,
@@ -129,3 +130,19 @@ async def test_racing_guesses_are_counted_one_by_one(timed_shop: Shop) -> None:
     )
     codes = sorted(type(outcome).__name__ for outcome in outcomes)
     assert codes == ["SignInLocked"] * 8 + ["Unauthorized"] * 4
+
+
+async def test_one_address_trying_many_logins_is_rate_limited(timed_shop: Shop) -> None:
+    portal, clock = timed_shop.runtime.payments.portal, timed_shop.runtime.clock
+    assert isinstance(clock, ManualClock)
+    merchant = await timed_shop.merchant()
+    name, client = new_login(), f"192.0.2.{uuid.uuid4().int % 250}:{uuid.uuid4().hex[:6]}"
+    await portal.create(merchant.id, name, PASSWORD)
+    for _ in range(PORTAL_RATE.limit):
+        with pytest.raises(Unauthorized):
+            await portal.sign_in(new_login(), "not-the-password", client=client)
+    with pytest.raises(RateLimited):
+        await portal.sign_in(name, PASSWORD, client=client)
+    await portal.sign_in(name, PASSWORD, client="192.0.2.1:elsewhere")
+    clock.advance(PORTAL_RATE.window)
+    await portal.sign_in(name, PASSWORD, client=client)

@@ -15,6 +15,10 @@ Two mechanisms, one table each (migration 0015):
   too; accepted, it clears the record. The caller holds the row's lock while it checks
   the secret (`locked_row` is `select ... for update`), so concurrent guesses are
   counted one after another.
+
+`forget_old` (the `forget-old-attempts` job) drops rate-limit windows and lockout records
+quiet for a day (FORGET_AFTER): tables stay small, and a secret's locks grow back from
+the first length after a quiet day.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.errors import RateLimited, SignInLocked, ZhifuError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FORGET_AFTER = timedelta(days=1)
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
@@ -190,10 +195,11 @@ class Lockout:
         after, locked = self.after_failure(strikes, now)
         await conn.execute(
             """
-            update sign_in_lockout set failed_attempts = %s, lockouts = %s, locked_until = %s
+            update sign_in_lockout set failed_attempts = %s, lockouts = %s, locked_until = %s,
+                last_failed_at = %s
             where scope = %s and subject = %s
             """,
-            (after.failed_attempts, after.lockouts, after.locked_until, self.scope, subject),
+            (after.failed_attempts, after.lockouts, after.locked_until, now, self.scope, subject),
         )
         return locked
 
@@ -201,3 +207,18 @@ class Lockout:
         await conn.execute(
             "delete from sign_in_lockout where scope = %s and subject = %s", (self.scope, subject)
         )
+
+
+async def forget_old(db: Database, now: datetime) -> int:
+    """Drop rate-limit windows and lockout records quiet for FORGET_AFTER; how many."""
+    before = now - FORGET_AFTER
+    async with db.connection() as conn:
+        windows = await conn.execute("delete from rate_limit where window_start < %s", (before,))
+        records = await conn.execute(
+            """
+            delete from sign_in_lockout
+            where last_failed_at < %s and (locked_until is null or locked_until < %s)
+            """,
+            (before, now),
+        )
+    return windows.rowcount + records.rowcount

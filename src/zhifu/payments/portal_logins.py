@@ -23,7 +23,7 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.db.throttle import Lockout
+from zhifu.db.throttle import Lockout, RateLimit, RateLimiter
 from zhifu.errors import Conflict, InvalidRequest, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import normalise_phone
 from zhifu.identity.credentials import Hasher, check_password
@@ -32,6 +32,12 @@ from zhifu.payments.merchants import Merchant, MerchantService
 
 SESSION_LIFETIME = timedelta(hours=12)
 PORTAL_LOCKOUT = Lockout("merchant_login")
+PORTAL_RATE = RateLimit(
+    "merchant_sign_in",
+    limit=30,
+    window=timedelta(minutes=10),
+    refusal="too many failed sign-ins from this address: try again later",
+)
 MAX_LOGIN_ATTEMPTS = PORTAL_LOCKOUT.max_failures
 LOGIN_LOCKOUT = PORTAL_LOCKOUT.first_lock
 BAD_LOGIN = "wrong login or password"
@@ -116,6 +122,7 @@ class PortalLogins:
         self.clock = clock
         self.merchants = merchants
         self.hasher = hasher
+        self.rate_limiter = RateLimiter(db, clock)
 
     async def create(
         self, merchant_id: int, login: str, password: str, *, phone: str | None = None
@@ -143,8 +150,19 @@ class PortalLogins:
         )
         return [MerchantLogin(**row) for row in rows]
 
-    async def sign_in(self, name_or_phone: str, password: str) -> PortalSession:
-        """A new session for the right login and password; the same refusal otherwise."""
+    async def sign_in(
+        self, name_or_phone: str, password: str, *, client: str | None = None
+    ) -> PortalSession:
+        """A new session for the right login and password; the same refusal otherwise.
+        Failures count against the client's address too (PORTAL_RATE)."""
+        if client is None:
+            return await self._sign_in(name_or_phone, password)
+        async with self.rate_limiter.counting_failures(
+            [(PORTAL_RATE, client)], failures=(Unauthorized, SignInLocked)
+        ):
+            return await self._sign_in(name_or_phone, password)
+
+    async def _sign_in(self, name_or_phone: str, password: str) -> PortalSession:
         secret = password if isinstance(password, str) else ""
         who = _who(name_or_phone)
 

@@ -30,6 +30,7 @@ create table sign_in_lockout (
     failed_attempts integer not null default 0 check (failed_attempts >= 0),
     lockouts integer not null default 0 check (lockouts >= 0),
     locked_until timestamptz,
+    last_failed_at timestamptz,
     primary key (scope, subject)
 );
 
