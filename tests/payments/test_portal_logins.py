@@ -12,14 +12,13 @@ import pytest
 from tests.identity.support import random_phone
 from tests.payments.conftest import Shop
 from zhifu.clock import ManualClock
-from zhifu.errors import RateLimited, Unauthorized, WeakPassword
+from zhifu.errors import RateLimited, SignInLocked, Unauthorized, WeakPassword
 from zhifu.payments.portal_logins import (
     BAD_LOGIN,
-    LOGIN_LOCKOUT,
+    PORTAL_LOCKOUT,
     PORTAL_RATE,
     SESSION_LIFETIME,
     InvalidLoginName,
-    LoginLocked,
     LoginTaken,
 )
 
@@ -105,12 +104,12 @@ async def test_five_wrong_passwords_lock_the_login_for_a_while(timed_shop: Shop)
     for _ in range(4):
         with pytest.raises(Unauthorized):
             await portal.sign_in(name, "not-the-password")
-    with pytest.raises(LoginLocked) as locked:
+    with pytest.raises(SignInLocked) as locked:
         await portal.sign_in(name, "not-the-password")
     until = locked.value.details["until"]
-    assert until == (clock.now() + LOGIN_LOCKOUT).isoformat()
-    clock.advance(LOGIN_LOCKOUT - timedelta(seconds=1))
-    with pytest.raises(LoginLocked):
+    assert until == (clock.now() + PORTAL_LOCKOUT.first_lock).isoformat()
+    clock.advance(PORTAL_LOCKOUT.first_lock - timedelta(seconds=1))
+    with pytest.raises(SignInLocked):
         await portal.sign_in(name, PASSWORD)  # even the right password, while locked
     clock.advance(timedelta(seconds=1))
     await portal.sign_in(name, PASSWORD)

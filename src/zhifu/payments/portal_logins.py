@@ -38,8 +38,6 @@ PORTAL_RATE = RateLimit(
     window=timedelta(minutes=10),
     refusal="too many failed sign-ins from this address: try again later",
 )
-MAX_LOGIN_ATTEMPTS = PORTAL_LOCKOUT.max_failures
-LOGIN_LOCKOUT = PORTAL_LOCKOUT.first_lock
 BAD_LOGIN = "wrong login or password"
 _LOGIN_NAME = re.compile(r"[a-z][a-z0-9._-]{2,63}")
 _COLUMNS = "id, merchant_id, login, phone, created_at, last_login_at"
@@ -53,9 +51,6 @@ class InvalidLoginName(InvalidRequest):
 class LoginTaken(Conflict):
     code = "login_taken"
     title = "Login name or phone already used"
-
-
-LoginLocked = SignInLocked
 
 
 @dataclass(frozen=True, slots=True)
