@@ -21,7 +21,14 @@ from zhifu.config import Settings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded
 from zhifu.db.migrate import upgrade
+from zhifu.events import Destinations
 from zhifu.runtime import Runtime
+
+# The tests' webhook and notify receivers listen on 127.0.0.1, which zhifu refuses as a
+# destination unless allowed; the `zhifu serve` children read it from the environment.
+LOCAL_RECEIVERS = ("127.0.0.1",)
+LOCAL = Destinations(LOCAL_RECEIVERS)
+os.environ["ZHIFU_WEBHOOK_ALLOW_HOSTS"] = ",".join(LOCAL_RECEIVERS)
 
 _EMBEDDED_DIR = Path(
     os.environ.get("ZHIFU_TEST_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="zhifu-test-pg-")
@@ -101,7 +108,9 @@ def clock() -> ManualClock:
 async def runtime(database_url: str) -> AsyncIterator[Runtime]:
     """The whole of zhifu's services on the test database (system clock)."""
     data_dir = Path(tempfile.mkdtemp(prefix="zhifu-test-data-"))
-    rt = await Runtime.start(Settings(database_url=database_url, data_dir=data_dir))
+    rt = await Runtime.start(
+        Settings(database_url=database_url, data_dir=data_dir, webhook_allow_hosts=LOCAL_RECEIVERS)
+    )
     yield rt
     await rt.close()
 

@@ -16,10 +16,10 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "zhifu"
 
 OWNERS: dict[str, set[str]] = {
-    "db": {"idempotency_key"},
+    "db": {"idempotency_key", "rate_limit", "sign_in_lockout"},
     "ledger": {"ledger_account", "ledger_balance", "ledger_entry", "ledger_posting", "ledger_hold"},
     "events": {"outbox", "event_endpoint", "event_delivery", "event_delivery_attempt"},
-    "identity": {"app_user", "user_session", "bank_card"},
+    "identity": {"app_user", "user_session", "bank_card", "kyc_request"},
     "funding": {"funding_order", "bank_sim_transfer"},
     "payments": {
         "merchant",

@@ -30,6 +30,9 @@ class Settings:
     # The largest request body the HTTP API reads (ZHIFU_MAX_BODY_BYTES); larger is a 413.
     # The wallet's scan page takes pictures up to its own limit (8 MiB).
     max_body_bytes: int = 1024 * 1024
+    # Hosts and networks that webhooks and notify_urls may reach although they are not
+    # public (ZHIFU_WEBHOOK_ALLOW_HOSTS, comma-separated: "127.0.0.1,10.0.0.0/8").
+    webhook_allow_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -54,5 +57,8 @@ class Settings:
             settings = replace(settings, key_passphrase=env["ZHIFU_KEY_PASSPHRASE"])
         if "ZHIFU_MAX_BODY_BYTES" in env:
             settings = replace(settings, max_body_bytes=int(env["ZHIFU_MAX_BODY_BYTES"]))
+        if env.get("ZHIFU_WEBHOOK_ALLOW_HOSTS"):
+            hosts = tuple(h.strip() for h in env["ZHIFU_WEBHOOK_ALLOW_HOSTS"].split(",") if h)
+            settings = replace(settings, webhook_allow_hosts=hosts)
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -203,6 +203,19 @@ class CardUnlinked(Conflict):
     title = "Card or account no longer linked"
 
 
+class RateLimited(ZhifuError):
+    """Too many failed tries from one client, merchant or terminal: `retry_after` seconds."""
+
+    code = "rate_limited"
+    status = 429
+    title = "Too many failed attempts"
+
+
+class SignInLocked(Locked):
+    code = "login_locked"
+    title = "Sign-in locked"
+
+
 # Input refused at the edge, whatever the endpoint (zhifu.inputs says what is refused).
 
 

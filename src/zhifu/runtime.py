@@ -16,9 +16,11 @@ from zhifu.config import Settings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
-from zhifu.events import Dispatcher
+from zhifu.db.throttle import forget_old
+from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
+from zhifu.identity.kyc import KycService, SimulatedIdentityCheck
 from zhifu.ledger import Ledger
 from zhifu.openplatform.service import OpenPlatform
 from zhifu.payments.service import Payments
@@ -48,6 +50,7 @@ class Runtime:
     funding: FundingService
     payments: Payments
     openplatform: OpenPlatform
+    kyc: KycService
     jobs: list[Job] = field(default_factory=list)
 
     @classmethod
@@ -65,7 +68,8 @@ class Runtime:
         cards = CardService(db, clock, secret)
         bank = BankSimulator.from_settings(db, clock, settings)
         funding = FundingService(db, clock, ledger, users, cards, bank)
-        payments = Payments.build(db, clock, users, secret, funding)
+        destinations = Destinations(settings.webhook_allow_hosts)
+        payments = Payments.build(db, clock, users, secret, funding, destinations=destinations)
         openplatform = OpenPlatform.build(
             db, clock, payments, users, key_passphrase=settings.key_passphrase
         )
@@ -77,11 +81,14 @@ class Runtime:
             users=users,
             cards=cards,
             transfers=TransferService(db, clock, ledger, users),
-            webhooks=Dispatcher(db, clock, channels=[openplatform.notifications]),
+            webhooks=Dispatcher(
+                db, clock, channels=[openplatform.notifications], destinations=destinations
+            ),
             bank=bank,
             funding=funding,
             payments=payments,
             openplatform=openplatform,
+            kyc=KycService(db, clock, users, SimulatedIdentityCheck()),
         )
         await runtime.openplatform.keys.current()  # the platform key pair, made on first start
         runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
@@ -91,6 +98,8 @@ class Runtime:
         runtime.jobs.append(("bank-simulator-callbacks", 0.5, bank.deliver_callbacks))
         runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
         runtime.jobs.extend(runtime.payments.jobs())
+        runtime.jobs.append(("kyc-checks", 5.0, runtime.kyc.run_checks))
+        runtime.jobs.append(("forget-old-attempts", 3600.0, lambda: forget_old(db, clock.now())))
         return runtime
 
     async def close(self) -> None:

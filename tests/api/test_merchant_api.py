@@ -438,6 +438,17 @@ async def test_webhook_endpoint_secret_deliveries_and_resend(
 
 
 @pytest.mark.parametrize(
+    "target", ["http://10.0.0.7/hook", "http://[fd00::1]/", "http://metadata.google.internal/"]
+)
+async def test_internal_webhook_targets_are_refused(
+    client: httpx.AsyncClient, runtime: Runtime, target: str
+) -> None:
+    shop = await onboard(runtime)
+    put = await client.put("/v1/merchant/webhook", json={"url": target}, headers=shop.headers)
+    refused(put, 422, "unsafe_destination")
+
+
+@pytest.mark.parametrize(
     ("change", "code"),
     [
         ({"amount": 0}, "invalid_amount"),
@@ -452,6 +463,8 @@ async def test_webhook_endpoint_secret_deliveries_and_resend(
         ({"timeout_seconds": 30}, "invalid_request"),
         ({"escrow": "yes"}, "invalid_request"),
         ({"notify_url": "ftp://shop.example"}, "invalid_request"),
+        ({"notify_url": "http://169.254.169.254/latest"}, "unsafe_destination"),
+        ({"notify_url": "http://2852039166/"}, "unsafe_destination"),
         ({"surprise": 1}, "invalid_request"),
         ({"out_trade_no": ""}, "invalid_request"),
     ],

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from tests.identity.support import PASSWORD, PIN, Member, member, random_phone
+from zhifu.api.app import create_app
+from zhifu.identity.users import LOGIN_RATE
 from zhifu.runtime import Runtime
 
 VISA = "4111111111111111"
@@ -143,17 +145,69 @@ async def test_pin_rules(client: httpx.AsyncClient, runtime: Runtime) -> None:
     assert (await client.get("/v1/me", headers=alice.headers)).json()["has_pin"] is True
 
 
-async def test_kyc_tier(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_sign_in_locks_the_phone_and_limits_the_address(runtime: Runtime) -> None:
+    app = create_app(runtime)
+    here = (f"203.0.113.{uuid.uuid4().int % 250}", 4321)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=here)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:
+        phone = random_phone()
+        await http.post("/v1/users", json={"phone": phone, "password": PASSWORD})
+        wrong = {"phone": phone, "password": "not-the-password"}
+        for _ in range(4):
+            refused(await http.post("/v1/sessions", json=wrong), 401, "unauthorized")
+        locked = await http.post("/v1/sessions", json=wrong)
+        refused(locked, 423, "login_locked")
+        assert locked.headers["Retry-After"] == "60"
+        right = {"phone": phone, "password": PASSWORD}
+        refused(await http.post("/v1/sessions", json=right), 423, "login_locked")
+        for _ in range(LOGIN_RATE.limit - 6):
+            stranger = {"phone": random_phone(), "password": "not-the-password"}
+            refused(await http.post("/v1/sessions", json=stranger), 401, "unauthorized")
+        limited = await http.post("/v1/sessions", json=stranger)
+        refused(limited, 429, "rate_limited")
+        assert int(limited.headers["Retry-After"]) > 0
+
+
+async def test_a_user_asks_for_a_tier_and_an_operator_decides(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     alice = await member(client, runtime, tier=0)
-    upgraded = await client.post("/v1/me/kyc", json={"tier": 3}, headers=alice.headers)
-    assert upgraded.json()["kyc_tier"] == 3
-    assert upgraded.json()["limits"]["balance_cap"] is None
+    key = {**alice.headers, "Idempotency-Key": uuid.uuid4().hex}
+    asked = await client.post("/v1/me/kyc", json={"tier": 3}, headers=key)
+    assert asked.status_code == 202, asked.text
+    request = asked.json()
+    assert (request["tier"], request["status"]) == (3, "pending")
+    assert (await client.post("/v1/me/kyc", json={"tier": 3}, headers=key)).json() == request
+    again = {**alice.headers, "Idempotency-Key": uuid.uuid4().hex}
+    refused(
+        await client.post("/v1/me/kyc", json={"tier": 2}, headers=again), 409, "kyc_request_pending"
+    )
+    status = (await client.get("/v1/me/kyc", headers=alice.headers)).json()
+    assert (status["kyc_tier"], status["request"]) == (0, request)  # not raised by asking
+    assert (await client.get("/v1/me", headers=alice.headers)).json()["kyc_tier"] == 0
+    await runtime.kyc.run_checks()  # the simulated check leaves tier 3 to an operator
+    await runtime.kyc.approve(request["id"], by="test operator")
+    status = (await client.get("/v1/me/kyc", headers=alice.headers)).json()
+    assert (status["kyc_tier"], status["request"]["status"]) == (3, "approved")
+    assert status["limits"]["balance_cap"] is None
+    refused(
+        await client.post("/v1/me/kyc", json={"tier": 3}, headers=again), 422, "kyc_tier_not_higher"
+    )
+
+
+async def test_kyc_requests_refuse_bad_tiers_and_need_a_key(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    alice = await member(client, runtime, tier=0)
+    key = {**alice.headers, "Idempotency-Key": uuid.uuid4().hex}
     for tier in (4, -1, "2", 1.0):
         refused(
-            await client.post("/v1/me/kyc", json={"tier": tier}, headers=alice.headers),
+            await client.post("/v1/me/kyc", json={"tier": tier}, headers=key),
             422,
             "invalid_request",
         )
+    missing = await client.post("/v1/me/kyc", json={"tier": 1}, headers=alice.headers)
+    refused(missing, 400, "idempotency_key_required")
 
 
 async def link(client: httpx.AsyncClient, owner: Member, **body: object) -> httpx.Response:

@@ -9,6 +9,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,13 +28,18 @@ class Ledgerbook:
     enough: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def open_funded_user(http: httpx.AsyncClient) -> tuple[str, str]:
+async def open_funded_user(http: httpx.AsyncClient, options: dict[str, Any]) -> tuple[str, str]:
+    """A user at KYC tier 3 (asked for over HTTP, approved with the operator's CLI on the
+    server's database `options`), with a PIN and a topped-up wallet."""
     phone = f"139{random.randrange(10**8):08d}"
     await http.post("/v1/users", json={"phone": phone, "password": "crash-test-pw"})
     login = await http.post("/v1/sessions", json={"phone": phone, "password": "crash-test-pw"})
     token = login.json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    await http.post("/v1/me/kyc", json={"tier": 3}, headers=auth)
+    asked = await http.post(
+        "/v1/me/kyc", json={"tier": 3}, headers={**auth, "Idempotency-Key": uuid.uuid4().hex}
+    )
+    await asyncio.to_thread(cli, "kyc", "approve", asked.json()["id"], **options)
     await http.put("/v1/me/pin", json={"pin": PIN}, headers=auth)
     card = await http.post("/v1/cards", json={"number": CARD, "kind": "card"}, headers=auth)
     topup = await http.post(
@@ -83,7 +89,7 @@ async def test_kill_under_load_loses_nothing(tmp_path: Path, backend: str) -> No
     book = Ledgerbook()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            users = [await open_funded_user(http) for _ in range(4)]
+            users = [await open_funded_user(http, options) for _ in range(4)]
         stop = asyncio.Event()
         clients = [
             asyncio.create_task(transfer_until_killed(server.url, users, book, stop))

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import LOCAL
 from tests.e2e.harness import ServerProcess, cli
 from tests.e2e.test_crash import PIN, open_funded_user
 from tests.events.support import HANG, Receiver, eventually
@@ -63,7 +64,7 @@ async def dispatcher_ahead(
         else await asyncio.to_thread(start_embedded, data_dir)
     )
     clock = ManualClock(datetime.now(UTC) + ahead)
-    sender = HttpxSender(timeout=5)
+    sender = HttpxSender(timeout=5, destinations=LOCAL)
     try:
         async with Database(url) as db:
             dispatcher = Dispatcher(db, clock, sender)
@@ -103,9 +104,11 @@ async def onboard(
     return merchant, endpoint["secret"]
 
 
-async def sell(http: httpx.AsyncClient, merchant: Merchant, amount: int) -> str:
+async def sell(
+    http: httpx.AsyncClient, options: dict[str, Any], merchant: Merchant, amount: int
+) -> str:
     """A trade created by the merchant and paid by a consumer; its number."""
-    _, token = await open_funded_user(http)
+    _, token = await open_funded_user(http, options)
     body = {"out_trade_no": uuid.uuid4().hex, "amount": amount, "subject": "oolong"}
     trade = await merchant.call("POST", "/trades", 201, json=body)
     paid = await http.post(
@@ -138,7 +141,7 @@ async def test_failing_receiver_gets_the_event_on_the_retry_schedule_and_on_rese
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             merchant, secret = await onboard(http, options, receiver.url)
             receiver.script([500, 503])  # then 200
-            trade_no = await sell(http, merchant, 2_500)
+            trade_no = await sell(http, options, merchant, 2_500)
             await eventually(lambda: len(receiver.received) == 1)  # the server's worker
             await eventually_recorded(merchant)
             first = await merchant.only_delivery()
@@ -207,7 +210,7 @@ async def test_a_server_killed_mid_delivery_delivers_the_event_again(
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             merchant, secret = await onboard(http, options, receiver.url)
             receiver.script([HANG])  # hold the first request open; then 200
-            await sell(http, merchant, 1_800)
+            await sell(http, options, merchant, 1_800)
             await eventually(lambda: len(receiver.received) == 1)
     finally:
         await asyncio.to_thread(server.kill)

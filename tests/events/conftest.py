@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.conftest import _backends, private_database
+from tests.conftest import LOCAL, _backends, private_database
 from tests.events.support import Receiver
 from zhifu.clock import ManualClock
 from zhifu.db import Database
@@ -53,7 +53,7 @@ def owner() -> str:
 
 @pytest.fixture
 async def dispatcher(db: Database, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    sender = HttpxSender(timeout=0.5)
+    sender = HttpxSender(timeout=0.5, destinations=LOCAL)
     worker = Dispatcher(db, clock, sender)
     yield worker
     await worker.close()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.conftest import LOCAL
 from zhifu.clock import ManualClock
 from zhifu.db import Database
 from zhifu.events import Delivery, Event, emit, list_deliveries, set_endpoint
@@ -121,7 +122,9 @@ async def subscribe(
     secret: str = SECRET,
 ) -> None:
     await db.transaction(
-        lambda conn: set_endpoint(conn, owner, url, types, secret, now=clock.now())
+        lambda conn: set_endpoint(
+            conn, owner, url, types, secret, now=clock.now(), destinations=LOCAL
+        )
     )
 
 

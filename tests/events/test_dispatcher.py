@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from prometheus_client import REGISTRY
 
+from tests.conftest import LOCAL
 from tests.events.support import (
     HANG,
     SECRET,
@@ -147,7 +148,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     await subscribe(db, clock, owner, receiver.url)
     event = await emit_event(db, clock, owner)
     receiver.script([HANG])
-    doomed = Dispatcher(db, clock, HttpxSender(timeout=30))
+    doomed = Dispatcher(db, clock, HttpxSender(timeout=30, destinations=LOCAL))
 
     assert await doomed.run_once() == 1
     await eventually(lambda: len(receiver.received) == 1)
@@ -172,7 +173,7 @@ async def test_a_late_outcome_after_the_lease_ran_out_decides_nothing(
     await subscribe(db, clock, owner, receiver.url)
     await emit_event(db, clock, owner)
     receiver.script([HANG])
-    slow = Dispatcher(db, clock, HttpxSender(timeout=30))
+    slow = Dispatcher(db, clock, HttpxSender(timeout=30, destinations=LOCAL))
     superseded_before = delivered("superseded")
 
     assert await slow.run_once() == 1
@@ -199,8 +200,8 @@ async def test_two_dispatchers_never_deliver_the_same_attempt(
 
     async with Database(db.url) as other_process:
         workers = [
-            Dispatcher(db, clock, batch_size=7),
-            Dispatcher(other_process, clock, batch_size=7),
+            Dispatcher(db, clock, batch_size=7, destinations=LOCAL),
+            Dispatcher(other_process, clock, batch_size=7, destinations=LOCAL),
         ]
         started = [0, 0]
         while sum(started) < len(events):

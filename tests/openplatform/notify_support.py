@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import LOCAL_RECEIVERS, create_database, drop_database
 from tests.openplatform.alipay_client import AlipayTestClient
 from tests.openplatform.conftest import app_client
 from tests.openplatform.test_sdk_fzlee import SDK_PYTHON
@@ -80,7 +80,9 @@ async def private_zhifu(server_url: str) -> AsyncIterator[Zhifu]:
     url = await asyncio.to_thread(create_database, server_url)
     try:
         clock = ManualClock(datetime.now(UTC))
-        settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
+        settings = Settings(
+            database_url=url, data_dir=Path(tempfile.mkdtemp()), webhook_allow_hosts=LOCAL_RECEIVERS
+        )
         runtime = await Runtime.start(settings, clock=clock, migrate=False)
         transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
         try:

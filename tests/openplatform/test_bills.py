@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import LOCAL_RECEIVERS
 from tests.openplatform.alipay_client import AlipayTestClient
 from tests.openplatform.conftest import app_client
 from tests.openplatform.test_gateway import assert_refused
@@ -36,7 +37,11 @@ DAY = datetime(2026, 3, 1, tzinfo=BUSINESS_TIMEZONE)  # the business day billed
 @pytest.fixture(scope="module")
 async def on_clock(database_url: str) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
     """zhifu over HTTP on a clock that only moves when a test moves it."""
-    settings = Settings(database_url=database_url, data_dir=Path(tempfile.mkdtemp()))
+    settings = Settings(
+        database_url=database_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        webhook_allow_hosts=LOCAL_RECEIVERS,
+    )
     runtime = await Runtime.start(settings, clock=ManualClock(DAY))
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:

@@ -249,3 +249,12 @@ async def test_a_payment_above_the_password_free_allowance_waits_for_the_buyer(
     await runtime.payments.pay(waiting["trade_no"], buyer, pin=PIN)
     paid = await alipay.call("alipay.trade.query", {"trade_no": waiting["trade_no"]})
     assert paid["trade_status"] == "TRADE_SUCCESS"
+
+
+@pytest.mark.parametrize("method", ["alipay.trade.precreate", "alipay.trade.pay"])
+async def test_an_internal_notify_url_is_refused(alipay: AlipayTestClient, method: str) -> None:
+    scanned = {"scene": "bar_code", "auth_code": "28" + "0" * 16}
+    biz = order(**(scanned if method == "alipay.trade.pay" else {}))
+    answer = await alipay.call(method, biz, notify_url="http://169.254.169.254/latest/")
+    assert_refused(answer, "40004", "ACQ.INVALID_PARAMETER")
+    assert "169.254.169.254" in answer["sub_msg"]

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import LOCAL_RECEIVERS
 from tests.openplatform.alipay_client import AlipayTestClient
 from tests.openplatform.conftest import app_client
 from tests.openplatform.test_gateway import assert_refused, order
@@ -242,7 +243,11 @@ async def test_the_rest_api_refuses_what_cannot_be_authorised(
 
 @pytest.fixture(scope="module")
 async def timed(database_url: str) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    settings = Settings(database_url=database_url, data_dir=Path(tempfile.mkdtemp()))
+    settings = Settings(
+        database_url=database_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        webhook_allow_hosts=LOCAL_RECEIVERS,
+    )
     runtime = await Runtime.start(settings, clock=ManualClock())
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:

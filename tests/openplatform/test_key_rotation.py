@@ -20,7 +20,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from typer.testing import CliRunner
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import LOCAL_RECEIVERS, create_database, drop_database
 from tests.openplatform.alipay_client import AlipayTestClient, new_key, spki_pem
 from tests.payments.conftest import Shop
 from zhifu.api.app import create_app
@@ -51,7 +51,11 @@ def fresh_url(database_url: str) -> Iterator[str]:
 @pytest.fixture
 async def world(fresh_url: str) -> AsyncIterator[World]:
     clock = ManualClock()
-    settings = Settings(database_url=fresh_url, data_dir=Path(tempfile.mkdtemp()))
+    settings = Settings(
+        database_url=fresh_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        webhook_allow_hosts=LOCAL_RECEIVERS,
+    )
     runtime = await Runtime.start(settings, clock=clock)
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import httpx
 import pytest
 
+from tests.conftest import LOCAL_RECEIVERS
 from tests.e2e.harness import ServerProcess
 from tests.openplatform.alipay_client import new_key, pkcs1_private_pem, spki_pem
 from tests.openplatform.sdk_apps import (
@@ -369,7 +370,9 @@ async def test_yesterdays_bill_downloads(
     beijing = datetime.now(UTC) + timedelta(hours=8)
     yesterday = (beijing - timedelta(days=1)).date()
     noon = datetime(yesterday.year, yesterday.month, yesterday.day, 4, tzinfo=UTC)
-    settings = Settings(database_url=server.database_url, data_dir=tmp_path)
+    settings = Settings(
+        database_url=server.database_url, data_dir=tmp_path, webhook_allow_hosts=LOCAL_RECEIVERS
+    )
     past = await Runtime.start(settings, clock=ManualClock(noon))
     try:
         shop = Shop(past)

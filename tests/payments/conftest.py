@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import LOCAL_RECEIVERS
 from zhifu.clock import ManualClock
 from zhifu.config import Settings
 from zhifu.ledger import AccountKind, Book, system_account, transfer
@@ -54,7 +55,11 @@ class Shop:
 @pytest.fixture(scope="session")
 async def timed_runtime(database_url: str) -> AsyncIterator[Runtime]:
     """A runtime whose clock only moves when a test moves it."""
-    settings = Settings(database_url=database_url, data_dir=Path(tempfile.mkdtemp()))
+    settings = Settings(
+        database_url=database_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        webhook_allow_hosts=LOCAL_RECEIVERS,
+    )
     rt = await Runtime.start(settings, clock=ManualClock())
     yield rt
     await rt.close()

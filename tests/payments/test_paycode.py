@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -7,9 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.payments.conftest import Shop
 from zhifu.clock import ManualClock
+from zhifu.errors import RateLimited
 from zhifu.payments import paycode
 from zhifu.payments.errors import InvalidPaymentCode, PaymentCodeExpired
+from zhifu.payments.methods import Order
 
 # 2026-01-01T00:00:00Z is a step boundary (its unix time is a multiple of 60).
 START = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
@@ -197,3 +202,36 @@ def test_generate_refuses_programming_errors(arguments: dict[str, Any]) -> None:
     call: dict[str, Any] = {"device_number": DEVICE, "secret": SECRET, "now": START}
     with pytest.raises(ValueError):
         paycode.generate(**{**call, **arguments})
+
+
+# Guessing codes at the till.
+
+
+async def test_guessed_codes_pause_the_terminal_and_the_merchant(timed_shop: Shop) -> None:
+    runtime = timed_shop.runtime
+    methods, clock = runtime.payments.methods, runtime.clock
+    assert isinstance(clock, ManualClock)
+    merchant, buyer = await timed_shop.merchant(), await timed_shop.consumer(10_000)
+    store = await runtime.payments.merchants.add_store(merchant.id, "Tea house")
+    terminal = await runtime.payments.merchants.add_terminal(merchant.id, store["id"], "till 1")
+    till = Order(out_trade_no="t", amount=100, subject="tea", terminal_id=terminal["id"])
+    guesses = [f"25{n:016d}" for n in range(paycode.TERMINAL_GUESSES.limit + 5)]
+    results = await asyncio.gather(
+        *[methods.pay_with_code(merchant, replace(till, out_trade_no=g), g) for g in guesses],
+        return_exceptions=True,
+    )
+    assert sum(type(r) is InvalidPaymentCode for r in results) == paycode.TERMINAL_GUESSES.limit
+    assert sum(isinstance(r, RateLimited) for r in results) == 5
+    code = (await runtime.payments.devices.current_code(buyer)).code
+    with pytest.raises(RateLimited):  # even a good code, until the window ends
+        await methods.pay_with_code(merchant, till, code)
+    # Another terminal of the merchant still scans, until the merchant's own limit.
+    left = paycode.MERCHANT_GUESSES.limit - paycode.TERMINAL_GUESSES.limit
+    for n in range(left):
+        with pytest.raises(InvalidPaymentCode):
+            await methods.pay_with_code(merchant, replace(till, terminal_id=None), f"26{n:016d}")
+    with pytest.raises(RateLimited):
+        await methods.pay_with_code(merchant, replace(till, terminal_id=None), code)
+    clock.advance(paycode.GUESS_WINDOW)
+    code = (await runtime.payments.devices.current_code(buyer)).code
+    assert (await methods.pay_with_code(merchant, till, code)).state == "TRADE_SUCCESS"

@@ -12,13 +12,13 @@ import pytest
 from tests.identity.support import random_phone
 from tests.payments.conftest import Shop
 from zhifu.clock import ManualClock
-from zhifu.errors import Unauthorized, WeakPassword
+from zhifu.errors import RateLimited, SignInLocked, Unauthorized, WeakPassword
 from zhifu.payments.portal_logins import (
     BAD_LOGIN,
-    LOGIN_LOCKOUT,
+    PORTAL_LOCKOUT,
+    PORTAL_RATE,
     SESSION_LIFETIME,
     InvalidLoginName,
-    LoginLocked,
     LoginTaken,
 )
 
@@ -94,7 +94,7 @@ async def test_unknown_names_and_wrong_passwords_are_refused_alike(timed_shop: S
     assert refusals == [("unauthorized", BAD_LOGIN, {})] * 4
 
 
-async def test_five_wrong_passwords_lock_for_fifteen_minutes(timed_shop: Shop) -> None:
+async def test_five_wrong_passwords_lock_the_login_for_a_while(timed_shop: Shop) -> None:
     clock = timed_shop.runtime.clock
     assert isinstance(clock, ManualClock)
     portal = timed_shop.runtime.payments.portal
@@ -104,12 +104,12 @@ async def test_five_wrong_passwords_lock_for_fifteen_minutes(timed_shop: Shop) -
     for _ in range(4):
         with pytest.raises(Unauthorized):
             await portal.sign_in(name, "not-the-password")
-    with pytest.raises(LoginLocked) as locked:
+    with pytest.raises(SignInLocked) as locked:
         await portal.sign_in(name, "not-the-password")
     until = locked.value.details["until"]
-    assert until == (clock.now() + LOGIN_LOCKOUT).isoformat()
-    clock.advance(LOGIN_LOCKOUT - timedelta(seconds=1))
-    with pytest.raises(LoginLocked):
+    assert until == (clock.now() + PORTAL_LOCKOUT.first_lock).isoformat()
+    clock.advance(PORTAL_LOCKOUT.first_lock - timedelta(seconds=1))
+    with pytest.raises(SignInLocked):
         await portal.sign_in(name, PASSWORD)  # even the right password, while locked
     clock.advance(timedelta(seconds=1))
     await portal.sign_in(name, PASSWORD)
@@ -128,4 +128,20 @@ async def test_racing_guesses_are_counted_one_by_one(timed_shop: Shop) -> None:
         *(portal.sign_in(name, f"guess-{n:04d}") for n in range(12)), return_exceptions=True
     )
     codes = sorted(type(outcome).__name__ for outcome in outcomes)
-    assert codes == ["LoginLocked"] * 8 + ["Unauthorized"] * 4
+    assert codes == ["SignInLocked"] * 8 + ["Unauthorized"] * 4
+
+
+async def test_one_address_trying_many_logins_is_rate_limited(timed_shop: Shop) -> None:
+    portal, clock = timed_shop.runtime.payments.portal, timed_shop.runtime.clock
+    assert isinstance(clock, ManualClock)
+    merchant = await timed_shop.merchant()
+    name, client = new_login(), f"192.0.2.{uuid.uuid4().int % 250}:{uuid.uuid4().hex[:6]}"
+    await portal.create(merchant.id, name, PASSWORD)
+    for _ in range(PORTAL_RATE.limit):
+        with pytest.raises(Unauthorized):
+            await portal.sign_in(new_login(), "not-the-password", client=client)
+    with pytest.raises(RateLimited):
+        await portal.sign_in(name, PASSWORD, client=client)
+    await portal.sign_in(name, PASSWORD, client="192.0.2.1:elsewhere")
+    clock.advance(PORTAL_RATE.window)
+    await portal.sign_in(name, PASSWORD, client=client)

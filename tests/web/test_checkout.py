@@ -172,6 +172,19 @@ async def test_wrong_password_is_shown_at_the_field(checkout: Checkout) -> None:
     assert empty.status_code == 422 and "Enter your phone number." in empty.text
 
 
+async def test_repeated_wrong_passwords_lock_the_sign_in(checkout: Checkout) -> None:
+    trade = await checkout.trade()
+    alice = await checkout.consumer()
+    browser = checkout.browser()
+    await browser.open(trade.trade_no)
+    for _ in range(4):
+        await browser.submit(trade.trade_no, "login", phone=alice.phone, password="nope")
+    locked = await browser.submit(trade.trade_no, "login", phone=alice.phone, password="nope")
+    assert locked.status_code == 423 and "sign-in is locked until" in locked.text
+    right = await browser.submit(trade.trade_no, "login", phone=alice.phone, password=PASSWORD)
+    assert right.status_code == 423
+
+
 async def test_session_cookie_is_secure_over_https(checkout: Checkout) -> None:
     trade = await checkout.trade()
     alice = await checkout.consumer()

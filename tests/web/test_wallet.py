@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.funding.support import card_number
-from tests.web.wallet_support import PIN, Wallets, labelled_inputs
+from tests.web.wallet_support import PASSWORD, PIN, Wallets, labelled_inputs
 from zhifu.payments import qr
 from zhifu.runtime import Runtime
 
@@ -79,6 +79,18 @@ async def test_pages_ask_to_sign_in_first_and_come_back(wallets: Wallets) -> Non
     await stranger.get("/wallet/login")
     wrong = await stranger.submit("/wallet/login", phone=person.phone, password="nope nope")
     assert wrong.status_code == 401 and "Wrong phone number or password." in wrong.text
+
+
+async def test_repeated_wrong_passwords_lock_the_sign_in(wallets: Wallets) -> None:
+    person = await wallets.person()
+    stranger = wallets.browser()
+    await stranger.get("/wallet/login")
+    for _ in range(4):
+        await stranger.submit("/wallet/login", phone=person.phone, password="nope nope")
+    locked = await stranger.submit("/wallet/login", phone=person.phone, password="nope nope")
+    assert locked.status_code == 423 and "sign-in is locked until" in locked.text
+    right = await stranger.submit("/wallet/login", phone=person.phone, password=PASSWORD)
+    assert right.status_code == 423
 
 
 async def test_a_form_needs_the_csrf_token_of_this_browser_and_session(wallets: Wallets) -> None:

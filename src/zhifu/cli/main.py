@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from zhifu.cli import apps, bench, demo, disputes, payments, users
+from zhifu.cli import apps, bench, demo, disputes, kyc, payments, users
 from zhifu.cli.common import (
     DatabaseUrl,
     DataDir,
@@ -33,6 +33,7 @@ app.command("demo")(demo.demo)
 app.add_typer(payments.merchant_app, name="merchant")
 app.add_typer(disputes.app, name="dispute")
 app.add_typer(apps.app, name="app")
+app.add_typer(kyc.app, name="kyc")
 
 
 @app.command()

@@ -89,6 +89,10 @@ def card_scope(user_id: int) -> str:
     return f"card:{user_id}"
 
 
+def kyc_scope(user_id: int) -> str:
+    return f"kyc_request:{user_id}"
+
+
 def transfer_scope(user_id: int) -> str:
     return f"transfer:{user_id}"
 

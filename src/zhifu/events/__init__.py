@@ -17,6 +17,7 @@ from zhifu.events.channels import (
     webhook_body,
 )
 from zhifu.events.deliveries import Attempt, Delivery, list_attempts, list_deliveries, resend
+from zhifu.events.destinations import PUBLIC_ONLY, Destinations, UnsafeDestination
 from zhifu.events.dispatcher import Dispatcher, HttpxSender, Sender
 from zhifu.events.endpoints import Endpoint, get_endpoint, set_endpoint
 from zhifu.events.outbox import Event, emit, get_event, list_events
@@ -25,6 +26,7 @@ from zhifu.events.signing import InvalidSignature, signature_header, verify_sign
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "PUBLIC_ONLY",
     "RETRY_DELAYS",
     "WEBHOOK",
     "Attempt",
@@ -32,6 +34,7 @@ __all__ = [
     "Claim",
     "Delivery",
     "DeliveryState",
+    "Destinations",
     "Dispatcher",
     "Endpoint",
     "Event",
@@ -41,6 +44,7 @@ __all__ = [
     "Reply",
     "Sender",
     "Target",
+    "UnsafeDestination",
     "emit",
     "get_endpoint",
     "get_event",

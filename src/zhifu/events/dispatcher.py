@@ -22,6 +22,7 @@ import httpx
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.events.channels import REPLY_LIMIT, WEBHOOKS, Channel, Claim, Reply
+from zhifu.events.destinations import PUBLIC_ONLY, Destinations, PublicOnlyTransport
 from zhifu.events.queue import (
     claim_due,
     give_up_abandoned,
@@ -51,11 +52,19 @@ class HttpxSender:
     """The production sender: one pooled httpx client, no redirects, no more of the
     response body read than REPLY_LIMIT bytes. `timeout` bounds each phase (connect,
     write, read); twice it bounds the whole exchange, so an endpoint dribbling its
-    headers or body cannot hold a delivery."""
+    headers or body cannot hold a delivery. It connects only to public addresses, or
+    those `destinations` allows, checked after resolving (destinations.py): a refused
+    destination fails the attempt with the reason."""
 
-    def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
+    def __init__(
+        self, timeout: float = SEND_TIMEOUT, *, destinations: Destinations = PUBLIC_ONLY
+    ) -> None:
         self._deadline = 2 * timeout
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            transport=PublicOnlyTransport(destinations),
+        )
 
     async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         async with (
@@ -102,6 +111,7 @@ class Dispatcher:
         lease: timedelta = DEFAULT_LEASE,
         batch_size: int = 100,
         max_in_flight: int = 100,
+        destinations: Destinations = PUBLIC_ONLY,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -111,7 +121,7 @@ class Dispatcher:
         # A sender made here is closed here; an injected one belongs to the caller.
         self._own_sender: HttpxSender | None = None
         if sender is None:
-            sender = self._own_sender = HttpxSender()
+            sender = self._own_sender = HttpxSender(destinations=destinations)
         self.sender = sender
         self.lease = lease
         self.batch_size = batch_size

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from zhifu.db.database import Conn
 from zhifu.errors import InvalidRequest
+from zhifu.events.destinations import PUBLIC_ONLY, Destinations
 from zhifu.events.outbox import check_event_type, check_owner
 
 MIN_SECRET_LENGTH = 16
@@ -26,16 +25,6 @@ class Endpoint:
 
     def wants(self, event_type: str) -> bool:
         return self.event_types is None or event_type in self.event_types
-
-
-def _check_url(url: str) -> str:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as error:
-        raise InvalidRequest(f"invalid webhook url: {error}") from error
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidRequest("a webhook url must be an absolute http or https url")
-    return url
 
 
 def _check_types(event_types: Iterable[str] | None) -> list[str] | None:
@@ -62,8 +51,10 @@ async def set_endpoint(
     secret: str,
     *,
     now: datetime,
+    destinations: Destinations = PUBLIC_ONLY,
 ) -> Endpoint:
-    """Create or replace the owner's endpoint. Pending deliveries go to the new url."""
+    """Create or replace the owner's endpoint. Pending deliveries go to the new url,
+    which must be a public destination (or one `destinations` allows)."""
     check_owner(owner)
     if len(secret) < MIN_SECRET_LENGTH:
         raise InvalidRequest(f"a webhook secret needs at least {MIN_SECRET_LENGTH} characters")
@@ -77,7 +68,7 @@ async def set_endpoint(
         """,
         {
             "owner": owner,
-            "url": _check_url(url),
+            "url": destinations.check_url(url, name="the webhook url"),
             "secret": secret,
             "types": _check_types(event_types),
             "now": now,

@@ -11,11 +11,13 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
+from zhifu.db.throttle import Lockout, RateLimit, RateLimiter
 from zhifu.errors import (
     CurrentPinRequired,
     NotFound,
     PhoneTaken,
     PinNotSet,
+    SignInLocked,
     Unauthorized,
     ZhifuError,
 )
@@ -34,6 +36,13 @@ from zhifu.identity.wallets import apply_tier_limits, existing_wallets, wallet_a
 SESSION_LIFETIME = timedelta(days=30)
 WALLET_CACHE_SIZE = 100_000
 BAD_LOGIN = "wrong phone number or password"
+LOGIN_LOCKOUT = Lockout("consumer_phone")
+LOGIN_RATE = RateLimit(
+    "consumer_sign_in",
+    limit=30,
+    window=timedelta(minutes=10),
+    refusal="too many failed sign-ins from this address: try again later",
+)
 _USER_COLUMNS = "id, phone, kyc_tier, pin_hash is not null as has_pin, sandbox, created_at"
 
 
@@ -88,11 +97,22 @@ def _user(row: dict[str, Any]) -> User:
     return User(**row)
 
 
+async def set_tier_in(conn: Conn, user_id: int, tier: int) -> None:
+    """Set the user's KYC tier and their wallets' limits, in the caller's transaction."""
+    check_tier(tier)
+    cur = await conn.execute("update app_user set kyc_tier = %s where id = %s", (tier, user_id))
+    if cur.rowcount != 1:
+        raise NotFound(f"user {user_id} does not exist")
+    for account_id in (await existing_wallets(conn, user_id)).values():
+        await apply_tier_limits(conn, account_id, tier)
+
+
 class UserService:
     def __init__(self, db: Database, clock: Clock, *, hasher: Hasher | None = None) -> None:
         self.db = db
         self.clock = clock
         self.hasher = hasher or Hasher()
+        self.rate_limiter = RateLimiter(db, clock)
         self._wallets: dict[tuple[int, str], int] = {}
         self._phones: dict[int, str] = {}
 
@@ -144,36 +164,59 @@ class UserService:
             raise PhoneTaken("this phone number is already registered")
         return int(row["id"])
 
-    async def login(self, phone: str, password: str) -> Session:
-        """A new session for the right phone and password; the same refusal otherwise."""
+    async def login(self, phone: str, password: str, *, client: str | None = None) -> Session:
+        """A new session for the right phone and password; the same refusal otherwise.
+
+        Wrong passwords lock the phone (LOGIN_LOCKOUT, counted whether or not the phone
+        is registered, so a lock tells nothing) and count against the client's address
+        (LOGIN_RATE), which stops one address from trying many phones."""
+        if client is None:
+            return await self._login(phone, password)
+        async with self.rate_limiter.counting_failures(
+            [(LOGIN_RATE, client)], failures=(Unauthorized, SignInLocked)
+        ):
+            return await self._login(phone, password)
+
+    async def _login(self, phone: str, password: str) -> Session:
         try:
             phone = normalise_phone(phone)
         except ZhifuError:
             raise Unauthorized(BAD_LOGIN) from None
-        row = await self.db.fetch_one(
-            "select id, password_hash from app_user where phone = %s", (phone,)
-        )
-        stored = row["password_hash"] if row else self.hasher.decoy
-        matched = await self.hasher.matches(stored, password if isinstance(password, str) else "")
-        if row is None or not matched:
-            raise Unauthorized(BAD_LOGIN)
-        return await self._open_session(int(row["id"]))
+        secret = password if isinstance(password, str) else ""
 
-    async def _open_session(self, user_id: int) -> Session:
+        async def work(conn: Conn) -> Session | ZhifuError:
+            strikes = await LOGIN_LOCKOUT.locked_row(conn, phone)
+            now = self.clock.now()
+            LOGIN_LOCKOUT.refuse_if_locked(strikes, now)
+            cur = await conn.execute(
+                "select id, password_hash from app_user where phone = %s", (phone,)
+            )
+            row = await cur.fetchone()
+            stored = row["password_hash"] if row else self.hasher.decoy
+            if row is None or not await self.hasher.matches(stored, secret):
+                locked = await LOGIN_LOCKOUT.failed(conn, phone, strikes, now)
+                return locked or Unauthorized(BAD_LOGIN)
+            await LOGIN_LOCKOUT.succeeded(conn, phone)
+            return await self._open_session(conn, int(row["id"]), now)
+
+        outcome = await self.db.transaction(work)
+        if isinstance(outcome, ZhifuError):
+            raise outcome
+        return outcome
+
+    async def _open_session(self, conn: Conn, user_id: int, now: datetime) -> Session:
         token = secrets.token_urlsafe(32)
-        now = self.clock.now()
         session = Session(token=token, user_id=user_id, expires_at=now + SESSION_LIFETIME)
-        async with self.db.connection() as conn:
-            await conn.execute(
-                "delete from user_session where user_id = %s and expires_at <= %s", (user_id, now)
-            )
-            await conn.execute(
-                """
-                insert into user_session (token_hash, user_id, created_at, expires_at)
-                values (%s, %s, %s, %s)
-                """,
-                (token_hash(token), user_id, now, session.expires_at),
-            )
+        await conn.execute(
+            "delete from user_session where user_id = %s and expires_at <= %s", (user_id, now)
+        )
+        await conn.execute(
+            """
+            insert into user_session (token_hash, user_id, created_at, expires_at)
+            values (%s, %s, %s, %s)
+            """,
+            (token_hash(token), user_id, now, session.expires_at),
+        )
         return session
 
     async def authenticate(self, token: str) -> User:
@@ -285,19 +328,9 @@ class UserService:
     # KYC tier and wallets.
 
     async def set_kyc_tier(self, user_id: int, tier: int) -> User:
-        """Move the user to a KYC tier and give each of their wallets its limits."""
-        check_tier(tier)
-
-        async def work(conn: Conn) -> None:
-            cur = await conn.execute(
-                "update app_user set kyc_tier = %s where id = %s", (tier, user_id)
-            )
-            if cur.rowcount != 1:
-                raise NotFound(f"user {user_id} does not exist")
-            for account_id in (await existing_wallets(conn, user_id)).values():
-                await apply_tier_limits(conn, account_id, tier)
-
-        await self.db.transaction(work)
+        """Move the user to a KYC tier and give each of their wallets its limits: an
+        operator's act (`zhifu user create --kyc-tier`, an approved KYC request)."""
+        await self.db.transaction(lambda conn: set_tier_in(conn, user_id, tier))
         return await self.get(user_id)
 
     async def masked_phone(self, user_id: int) -> str:

@@ -17,6 +17,7 @@ from zhifu.errors import (
     InvalidStateTransition,
     LimitExceeded,
     NotFound,
+    RateLimited,
     SandboxMismatch,
     ZhifuError,
 )
@@ -91,6 +92,7 @@ _DOMAIN_CODES: tuple[tuple[type[ZhifuError], str, str], ...] = (
     (InvalidAmount, INVALID_ARGUMENTS, "isv.invalid-parameter"),
     (InvalidPaymentCode, BUSINESS_FAILED, "ACQ.PAYMENT_AUTH_CODE_INVALID"),
     (PaymentCodeUsed, BUSINESS_FAILED, "ACQ.PAYMENT_AUTH_CODE_INVALID"),
+    (RateLimited, BUSINESS_FAILED, "ACQ.PAYMENT_REQUEST_HAS_RISK"),
     (MerchantInsufficientFunds, BUSINESS_FAILED, "ACQ.SELLER_BALANCE_NOT_ENOUGH"),
     (InsufficientFunds, BUSINESS_FAILED, "ACQ.BUYER_BALANCE_NOT_ENOUGH"),
     (TradeExists, BUSINESS_FAILED, "ACQ.CONTEXT_INCONSISTENT"),

@@ -84,7 +84,10 @@ class TradeOrigins:
     def _recorded(self, handler: Handler, *, always: bool) -> Handler:
         async def recorded(call: Call) -> dict[str, Any]:
             out_trade_no = _text(call.biz.get("out_trade_no"))
-            wanted = always or _text(call.params.get("notify_url")) is not None
+            notify_url = _text(call.params.get("notify_url"))
+            if notify_url is not None:
+                self.trades.destinations.check_url(notify_url, name="notify_url")
+            wanted = always or notify_url is not None
             fresh = wanted and out_trade_no is not None and await self._record(call, out_trade_no)
             try:
                 return await handler(call)

@@ -36,12 +36,14 @@ from typing import Any, Literal
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.throttle import RateLimiter
 from zhifu.errors import Conflict, IdempotencyConflict, InvalidRequest, NotFound
 from zhifu.identity import UserService
 from zhifu.money import check_currency, format_decimal
-from zhifu.payments import tap
+from zhifu.payments import paycode, tap
 from zhifu.payments.devices import DeviceService
 from zhifu.payments.errors import (
+    InvalidPaymentCode,
     InvalidQr,
     InvalidTapRequest,
     PinRequired,
@@ -177,6 +179,7 @@ class PaymentMethods:
         self.merchants = merchants
         self.trades = trades
         self.devices = devices
+        self.rate_limiter = RateLimiter(db, clock)
 
     # Merchant-presented QR codes.
 
@@ -304,8 +307,13 @@ class PaymentMethods:
     # Credentials the merchant's terminal submits.
 
     async def pay_with_code(self, merchant: Merchant, order: Order, auth_code: str) -> Trade:
-        """Charge the consumer whose payment code the terminal scanned."""
-        device, counter = await self.devices.verify_code(auth_code)
+        """Charge the consumer whose payment code the terminal scanned. Failed lookups
+        are rate-limited per merchant and per terminal (see paycode.py, Guessing)."""
+        limits = [(paycode.MERCHANT_GUESSES, str(merchant.id))]
+        if order.terminal_id is not None:
+            limits.append((paycode.TERMINAL_GUESSES, f"{merchant.id}:{order.terminal_id}"))
+        async with self.rate_limiter.counting_failures(limits, failures=(InvalidPaymentCode,)):
+            device, counter = await self.devices.verify_code(auth_code)
         reused = PaymentCodeUsed("the payment code was already used; ask for a fresh one")
         use = _OneTimeUse("used_payment_code", "device_id", device.id, counter, reused)
         return await self._charge(merchant, order, device.user_id, "payment_code", use)

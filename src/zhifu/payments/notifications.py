@@ -17,8 +17,10 @@ from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest, NotFound
 from zhifu.events import (
+    PUBLIC_ONLY,
     Delivery,
     DeliveryState,
+    Destinations,
     Endpoint,
     get_endpoint,
     list_attempts,
@@ -86,9 +88,12 @@ def new_secret() -> str:
 
 
 class MerchantNotifications:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, destinations: Destinations = PUBLIC_ONLY
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.destinations = destinations
 
     async def set_webhook(
         self,
@@ -106,7 +111,13 @@ class MerchantNotifications:
             fresh = current is None or rotate_secret
             secret = new_secret() if current is None or rotate_secret else current.secret
             endpoint = await set_endpoint(
-                conn, merchant.owner, url, types, secret, now=self.clock.now()
+                conn,
+                merchant.owner,
+                url,
+                types,
+                secret,
+                now=self.clock.now(),
+                destinations=self.destinations,
             )
             return Webhook.of(endpoint, show_secret=fresh)
 

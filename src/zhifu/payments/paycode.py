@@ -33,7 +33,9 @@ six fresh codes within one minute: the wallet moves to the next slot after each 
 or when the payer refreshes the code.
 
 Guessing: 6 OTP digits against at most 3 accepted counters gives a random code about a
-3-in-a-million chance; the caller limits failed attempts per device and per merchant.
+3-in-a-million chance, and the scanning side limits failed lookups (zhifu.db.throttle):
+TERMINAL_GUESSES per terminal and MERCHANT_GUESSES per merchant in a window; past
+either, every code from there is refused (`rate_limited`) until the window ends.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+from zhifu.db.throttle import RateLimit
 from zhifu.payments.errors import InvalidPaymentCode, PaymentCodeExpired
 
 CODE_LENGTH = 18
@@ -57,6 +60,11 @@ CLOCK_SKEW = timedelta(seconds=10)
 EXPIRED_LOOKBACK_STEPS = 10
 SECRET_BYTES = 32
 MIN_SECRET_BYTES = 16
+
+GUESS_WINDOW = timedelta(minutes=10)
+_TOO_MANY = "too many invalid payment codes: scanning is paused, try again later"
+MERCHANT_GUESSES = RateLimit("paycode_merchant", limit=50, window=GUESS_WINDOW, refusal=_TOO_MANY)
+TERMINAL_GUESSES = RateLimit("paycode_terminal", limit=10, window=GUESS_WINDOW, refusal=_TOO_MANY)
 
 _CODE = re.compile(r"(2[5-9]|30)([0-9]{10})([0-9]{6})")
 _MASK_LABEL = b"zhifu-paycode-mask:"

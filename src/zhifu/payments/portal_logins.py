@@ -4,9 +4,10 @@ A login belongs to one merchant: a login name (lower case, starting with a lette
 optionally a phone number, either of which signs in, with a password hashed by
 identity's argon2id hasher. A wrong password and an unknown name get the same refusal
 after the same work (the hasher's decoy), so the sign-in form does not tell which names
-exist. The fifth wrong password in a row locks the login for fifteen minutes; the login
-row is locked while a password is checked, so concurrent guesses are counted one after
-another.
+exist. Wrong passwords lock the login as they lock a consumer's phone (one lockout
+rule, zhifu.db.throttle: the fifth wrong password in a row locks it for a minute, each
+later lock twice as long, up to fifteen minutes); the lockout row is locked while a
+password is checked, so concurrent guesses are counted one after another.
 
 A portal session is a random token the browser keeps in its cookie; only its SHA-256 is
 stored, with an expiry. Signing out deletes it.
@@ -22,15 +23,21 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.errors import Conflict, InvalidRequest, Locked, Unauthorized, ZhifuError
+from zhifu.db.throttle import Lockout, RateLimit, RateLimiter
+from zhifu.errors import Conflict, InvalidRequest, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import normalise_phone
 from zhifu.identity.credentials import Hasher, check_password
 from zhifu.identity.users import token_hash
 from zhifu.payments.merchants import Merchant, MerchantService
 
 SESSION_LIFETIME = timedelta(hours=12)
-MAX_LOGIN_ATTEMPTS = 5
-LOGIN_LOCKOUT = timedelta(minutes=15)
+PORTAL_LOCKOUT = Lockout("merchant_login")
+PORTAL_RATE = RateLimit(
+    "merchant_sign_in",
+    limit=30,
+    window=timedelta(minutes=10),
+    refusal="too many failed sign-ins from this address: try again later",
+)
 BAD_LOGIN = "wrong login or password"
 _LOGIN_NAME = re.compile(r"[a-z][a-z0-9._-]{2,63}")
 _COLUMNS = "id, merchant_id, login, phone, created_at, last_login_at"
@@ -44,11 +51,6 @@ class InvalidLoginName(InvalidRequest):
 class LoginTaken(Conflict):
     code = "login_taken"
     title = "Login name or phone already used"
-
-
-class LoginLocked(Locked):
-    code = "login_locked"
-    title = "Sign-in locked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +109,6 @@ def _who(name_or_phone: str) -> tuple[str, str] | None:
         return None
 
 
-def _after_wrong_password(failed: int, now: datetime) -> tuple[int, datetime | None, ZhifuError]:
-    """The counter and lock after one more wrong password, and the refusal to give."""
-    failed += 1
-    if failed < MAX_LOGIN_ATTEMPTS:
-        return failed, None, Unauthorized(BAD_LOGIN)
-    until = now + LOGIN_LOCKOUT
-    locked = LoginLocked(
-        f"{MAX_LOGIN_ATTEMPTS} wrong passwords in a row: sign-in is locked until "
-        f"{until.isoformat()}",
-        until=until.isoformat(),
-    )
-    return 0, until, locked
-
-
 class PortalLogins:
     def __init__(
         self, db: Database, clock: Clock, merchants: MerchantService, hasher: Hasher
@@ -129,6 +117,7 @@ class PortalLogins:
         self.clock = clock
         self.merchants = merchants
         self.hasher = hasher
+        self.rate_limiter = RateLimiter(db, clock)
 
     async def create(
         self, merchant_id: int, login: str, password: str, *, phone: str | None = None
@@ -156,8 +145,19 @@ class PortalLogins:
         )
         return [MerchantLogin(**row) for row in rows]
 
-    async def sign_in(self, name_or_phone: str, password: str) -> PortalSession:
-        """A new session for the right login and password; the same refusal otherwise."""
+    async def sign_in(
+        self, name_or_phone: str, password: str, *, client: str | None = None
+    ) -> PortalSession:
+        """A new session for the right login and password; the same refusal otherwise.
+        Failures count against the client's address too (PORTAL_RATE)."""
+        if client is None:
+            return await self._sign_in(name_or_phone, password)
+        async with self.rate_limiter.counting_failures(
+            [(PORTAL_RATE, client)], failures=(Unauthorized, SignInLocked)
+        ):
+            return await self._sign_in(name_or_phone, password)
+
+    async def _sign_in(self, name_or_phone: str, password: str) -> PortalSession:
         secret = password if isinstance(password, str) else ""
         who = _who(name_or_phone)
 
@@ -165,29 +165,21 @@ class PortalLogins:
             row = None
             if who is not None:
                 cur = await conn.execute(
-                    f"""
-                    select {_COLUMNS}, password_hash, failed_attempts, locked_until
-                    from merchant_login where {who[0]} = %s for update
-                    """,
+                    f"select {_COLUMNS}, password_hash from merchant_login where {who[0]} = %s",
                     (who[1],),
                 )
                 row = await cur.fetchone()
             now = self.clock.now()
-            if row is not None and row["locked_until"] is not None and now < row["locked_until"]:
-                until = row["locked_until"].isoformat()
-                return LoginLocked("sign-in is locked: try again later", until=until)
-            stored = row["password_hash"] if row else self.hasher.decoy
-            matched = await self.hasher.matches(stored, secret)
             if row is None:
+                await self.hasher.matches(self.hasher.decoy, secret)
                 return Unauthorized(BAD_LOGIN)
-            if not matched:
-                failed, until, refusal = _after_wrong_password(row["failed_attempts"], now)
-                await conn.execute(
-                    "update merchant_login set failed_attempts = %s, locked_until = %s"
-                    " where id = %s",
-                    (failed, until, row["id"]),
-                )
-                return refusal
+            subject = str(row["id"])
+            strikes = await PORTAL_LOCKOUT.locked_row(conn, subject)
+            PORTAL_LOCKOUT.refuse_if_locked(strikes, now)
+            if not await self.hasher.matches(row["password_hash"], secret):
+                locked = await PORTAL_LOCKOUT.failed(conn, subject, strikes, now)
+                return locked or Unauthorized(BAD_LOGIN)
+            await PORTAL_LOCKOUT.succeeded(conn, subject)
             return await self._open_session(conn, row, now)
 
         outcome = await self.db.transaction(work)
@@ -198,9 +190,7 @@ class PortalLogins:
     async def _open_session(self, conn: Conn, row: dict[str, Any], now: datetime) -> PortalSession:
         await conn.execute(
             """
-            update merchant_login set failed_attempts = 0, locked_until = null,
-                                      last_login_at = %s
-            where id = %s
+            update merchant_login set last_login_at = %s where id = %s
             """,
             (now, row["id"]),
         )

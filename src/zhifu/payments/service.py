@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from zhifu.clock import Clock
 from zhifu.db.database import Database
+from zhifu.events import PUBLIC_ONLY, Destinations
 from zhifu.funding import FundingService
 from zhifu.identity import UserService
 from zhifu.payments.bills import BillService
@@ -48,9 +49,12 @@ class Payments:
         users: UserService,
         tokenizer_secret: bytes,
         funding: FundingService,
+        *,
+        destinations: Destinations = PUBLIC_ONLY,
     ) -> Payments:
+        """`destinations`: where merchants' webhooks and notify_urls may point."""
         merchants = MerchantService(db, clock, tokenizer_secret)
-        trades = TradeService(db, clock, merchants, users)
+        trades = TradeService(db, clock, merchants, users, destinations=destinations)
         lifecycle = TradeLifecycle(db, clock, trades)
         devices = DeviceService(db, clock)
         return cls(
@@ -59,7 +63,7 @@ class Payments:
             lifecycle=lifecycle,
             refunds=RefundService(db, clock, trades, lifecycle),
             escrow=EscrowService(db, clock, trades),
-            notifications=MerchantNotifications(db, clock),
+            notifications=MerchantNotifications(db, clock, destinations=destinations),
             cards=CardPayments(db, clock, trades, funding),
             devices=devices,
             methods=PaymentMethods(db, clock, users, merchants, trades, devices),

@@ -14,7 +14,7 @@ from typing import Any
 from zhifu.clock import Clock, business_day
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest
-from zhifu.events import emit
+from zhifu.events import PUBLIC_ONLY, Destinations, emit
 from zhifu.identity import UserService, spend_password_free, wallet_account
 from zhifu.payments import postings
 from zhifu.payments.errors import (
@@ -33,12 +33,19 @@ from zhifu.payments.states import EscrowState, TradeEvent, TradeState, next_trad
 
 class TradeService:
     def __init__(
-        self, db: Database, clock: Clock, merchants: MerchantService, users: UserService
+        self,
+        db: Database,
+        clock: Clock,
+        merchants: MerchantService,
+        users: UserService,
+        *,
+        destinations: Destinations = PUBLIC_ONLY,
     ) -> None:
         self.db = db
         self.clock = clock
         self.merchants = merchants
         self.users = users
+        self.destinations = destinations  # where a notify_url may point
 
     # Creating and reading trades.
 
@@ -52,6 +59,8 @@ class TradeService:
         return await self.db.transaction(lambda conn: self.create_in(conn, merchant, request))
 
     async def create_in(self, conn: Conn, merchant: Merchant, request: NewTrade) -> Trade:
+        if request.notify_url is not None:
+            self.destinations.check_url(request.notify_url, name="notify_url")
         now = self.clock.now()
         cur = await conn.execute(
             f"""

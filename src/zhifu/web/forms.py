@@ -76,6 +76,7 @@ MESSAGES = {
     "service_unavailable": N_("zhifu is busy. Try again in a moment."),
     # The merchant portal.
     "login_locked": N_("Too many wrong passwords: sign-in is locked until {until}."),
+    "rate_limited": N_("Too many failed attempts from here. Try again in a few minutes."),
     "refund_exceeds_paid": N_("This is more than is left to refund."),
     "trade_not_refundable": N_("This trade cannot be refunded now."),
     "merchant_insufficient_funds": N_("Your balance cannot cover this refund."),

@@ -71,6 +71,10 @@ def delete_cookie(response: Response, name: str, *, path: str) -> None:
     response.delete_cookie(name, path=path, httponly=True, samesite="lax")
 
 
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Visit:
     """One request of a browser: its session token, CSRF nonce and language."""
@@ -81,6 +85,12 @@ class Visit:
     nonce: str
     nonce_is_new: bool
     locale: str = i18n.DEFAULT_LOCALE
+
+    @property
+    def client_address(self) -> str | None:
+        """Where the request came from, for per-address limits (behind a TLS proxy, what
+        uvicorn's --proxy-headers made of X-Forwarded-For)."""
+        return client_address(self.request)
 
     @classmethod
     def of(cls: type[V], request: Request, space: CookieSpace, **more: Any) -> V:

@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from zhifu.api.deps import RuntimeDep
 from zhifu.clock import BUSINESS_TIMEZONE
-from zhifu.errors import Unauthorized, ZhifuError
+from zhifu.errors import RateLimited, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import Card, User
 from zhifu.money import format_decimal
 from zhifu.payments.errors import TradeClosed, TradeExpired, TradeNotFound, TradePaid
@@ -328,6 +328,10 @@ def error_message(error: ZhifuError) -> str:
             return f"Incorrect payment PIN. {left} tries left before it locks."
         case "pin_locked":
             return f"Too many wrong PINs: your payment PIN is locked until {_locked_until(error)}."
+        case "login_locked":
+            return f"Too many wrong passwords: sign-in is locked until {_locked_until(error)}."
+        case "rate_limited":
+            return "Too many failed attempts from here. Try again in a few minutes."
         case "pin_required":
             return "Enter your payment PIN to pay this amount."
         case "pin_not_set":
@@ -385,10 +389,13 @@ async def login(
     if errors:
         return await login_page(visit, trade, errors=errors, phone=phone, status=422)
     try:
-        signed_in = await visit.runtime.users.login(phone, password)
+        signed_in = await visit.runtime.users.login(phone, password, client=visit.client_address)
     except Unauthorized:
         errors = {"password": "Wrong phone number or password."}
         return await login_page(visit, trade, errors=errors, phone=phone, status=401)
+    except (SignInLocked, RateLimited) as error:
+        errors = {"password": error_message(error)}
+        return await login_page(visit, trade, errors=errors, phone=phone, status=error.status)
     response = see_other(page_url(trade_no))
     lifetime = signed_in.expires_at - visit.runtime.clock.now()
     visit.start_session(response, signed_in.token, max_age=int(lifetime.total_seconds()))

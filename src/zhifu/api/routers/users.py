@@ -1,17 +1,18 @@
-"""Users and sessions: sign up, sign in, the profile, the payment PIN, the KYC tier."""
+"""Users and sessions: sign up, sign in, the profile, the payment PIN, KYC tier requests."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser, bearer
-from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.identity import User
 from zhifu.runtime import Runtime
+from zhifu.web.session import client_address
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -59,9 +60,11 @@ async def sign_up(body: SignUp, runtime: RuntimeDep, key: OptionalIdempotencyKey
 
 
 @router.post("/sessions", status_code=201)
-async def sign_in(body: Credentials, runtime: RuntimeDep) -> dict[str, Any]:
-    """Exchange phone and password for a bearer token valid for 30 days."""
-    session = await runtime.users.login(body.phone, body.password)
+async def sign_in(body: Credentials, runtime: RuntimeDep, request: Request) -> dict[str, Any]:
+    """Exchange phone and password for a bearer token valid for 30 days. Wrong passwords
+    lock the phone for a while (423 `login_locked`), and too many failures from one
+    address pause its sign-ins (429 `rate_limited`); both say when to retry."""
+    session = await runtime.users.login(body.phone, body.password, client=client_address(request))
     return session.to_dict()
 
 
@@ -90,9 +93,24 @@ async def set_pin(body: PinChange, user: CurrentUser, runtime: RuntimeDep) -> Re
     return Response(status_code=204)
 
 
-@router.post("/me/kyc")
-async def set_kyc_tier(body: KycChange, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
-    """Move the user to a KYC tier. An operator's decision after checking documents;
-    exposed to the user only while zhifu has no operator console."""
-    updated = await runtime.users.set_kyc_tier(user.id, body.tier)
-    return await profile(runtime, updated)
+@router.post("/me/kyc", status_code=202)
+async def request_kyc_tier(
+    body: KycChange, user: CurrentUser, runtime: RuntimeDep, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Ask for a higher KYC tier: files a request (202, `pending`) that an identity check
+    or an operator approves or rejects; the tier changes only then. One request is
+    pending at a time (409 `kyc_request_pending`)."""
+    request = await runtime.kyc.request(user.id, body.tier, idempotency_key=key)
+    return request.to_dict()
+
+
+@router.get("/me/kyc")
+async def kyc_status(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    """The current KYC tier and its limits, and the latest tier request (pending or
+    decided), if any."""
+    latest = await runtime.kyc.latest(user.id)
+    return {
+        "kyc_tier": user.kyc_tier,
+        "limits": user.limits.to_dict(),
+        "request": latest and latest.to_dict(),
+    }

@@ -19,9 +19,8 @@ from zhifu.api.routers.merchant_portal.common import (
     render,
 )
 from zhifu.api.routers.site import local_path
-from zhifu.errors import Unauthorized
+from zhifu.errors import RateLimited, SignInLocked, Unauthorized
 from zhifu.payments.merchant_reports import TradeQuery
-from zhifu.payments.portal_logins import LoginLocked
 from zhifu.web.charts import bar_chart
 from zhifu.web.forms import Errors, error_message, required
 from zhifu.web.i18n import N_
@@ -83,9 +82,10 @@ async def login(
     if errors:
         return login_page(visit, errors=errors, login=login, target=target, status=422)
     try:
-        signed_in = await visit.runtime.payments.portal.sign_in(login, password)
-    except (Unauthorized, LoginLocked) as error:
-        if isinstance(error, LoginLocked):
+        portal = visit.runtime.payments.portal
+        signed_in = await portal.sign_in(login, password, client=visit.client_address)
+    except (Unauthorized, SignInLocked, RateLimited) as error:
+        if isinstance(error, SignInLocked | RateLimited):
             errors = {"password": error_message(error, visit._)}
         else:
             errors = {"password": visit._("Wrong login or password.")}

@@ -20,7 +20,13 @@ from zhifu.api.routers.wallet_web.common import (
     named_kinds,
     render,
 )
-from zhifu.errors import CurrentPinRequired, Unauthorized, ZhifuError
+from zhifu.errors import (
+    CurrentPinRequired,
+    RateLimited,
+    SignInLocked,
+    Unauthorized,
+    ZhifuError,
+)
 from zhifu.identity import Session
 from zhifu.identity.credentials import check_pin
 from zhifu.web.forms import Errors, refusal, required
@@ -80,10 +86,13 @@ async def login(
     if errors:
         return login_page(visit, errors=errors, phone=phone, target=target, status=422)
     try:
-        session = await visit.runtime.users.login(phone, password)
+        session = await visit.runtime.users.login(phone, password, client=visit.client_address)
     except Unauthorized:
         errors = {"password": visit._("Wrong phone number or password.")}
         return login_page(visit, errors=errors, phone=phone, target=target, status=401)
+    except (SignInLocked, RateLimited) as error:
+        errors = refusal(error, visit._, default="password")
+        return login_page(visit, errors=errors, phone=phone, target=target, status=error.status)
     return signed_in(visit, session, target)
 
 
@@ -140,7 +149,7 @@ async def signup(
         if not user.has_pin:
             with contextlib.suppress(CurrentPinRequired):  # its twin submission set it
                 await users.set_pin(user.id, pin)
-        session = await users.login(phone, password)
+        session = await users.login(phone, password, client=visit.client_address)
     except ZhifuError as error:
         fields = {"invalid_pin": "pin"}
         errors = refusal(error, visit._, fields)
