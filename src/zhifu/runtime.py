@@ -3,26 +3,36 @@
 `Runtime.start(settings)` is what `zhifu serve` and every CLI command use, so they all
 reach the same database: with no database URL, the embedded server in the data
 directory (joined if another zhifu process already runs it).
+
+`zhifu serve` also runs `watch_database`: should the embedded server die, requests are
+refused at once (503) while it is started again, and zhifu exits non-zero if it will not
+start, for a supervisor to restart the whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from zhifu.clock import Clock, SystemClock
 from zhifu.config import Settings
 from zhifu.db import Database
-from zhifu.db.embedded import start_embedded, stop_embedded
+from zhifu.db.embedded import embedded_running, restart_embedded, start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
+from zhifu.errors import ServiceUnavailable
 from zhifu.events import Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
 from zhifu.ledger import Ledger
+from zhifu.logging import get_logger
 from zhifu.openplatform.service import OpenPlatform
 from zhifu.payments.service import Payments
 from zhifu.transfers import TransferService
+
+log = get_logger("zhifu.runtime")
+WATCH_INTERVAL = 1.0  # seconds between looks at the embedded server
 
 # A background job: a name, how often it runs (seconds), and the work (returns a count).
 Job = tuple[str, float, Callable[[], Awaitable[int]]]
@@ -92,6 +102,27 @@ class Runtime:
         runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
         runtime.jobs.extend(runtime.payments.jobs())
         return runtime
+
+    async def watch_database(self, stop: asyncio.Event) -> None:
+        """Until `stop`, restart the embedded server whenever it dies; raise
+        ServiceUnavailable if it will not start again."""
+        if self.settings.database_url:
+            return  # an external server is someone else's to restart
+        while not stop.is_set():
+            if not embedded_running(self.settings.data_dir):
+                await self._restart_database()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=WATCH_INTERVAL)
+
+    async def _restart_database(self) -> None:
+        log.error("the embedded database died; restarting it")
+        await self.db.lost()
+        try:
+            await asyncio.to_thread(restart_embedded, self.settings.data_dir)
+        except Exception as error:
+            raise ServiceUnavailable("the embedded database died and does not start") from error
+        await self.db.regained()
+        log.info("the embedded database is back")
 
     async def close(self) -> None:
         await self.webhooks.close()
