@@ -243,6 +243,21 @@ class MerchantService:
     async def create_key(self, merchant_id: int) -> ApiKey:
         return await self.db.transaction(lambda conn: self._new_key(conn, merchant_id))
 
+    async def replace_keys(self, merchant_id: int) -> ApiKey:
+        """Revoke every live key of the merchant and issue one new key, all at once."""
+
+        async def work(conn: Conn) -> ApiKey:
+            await conn.execute(
+                """
+                update merchant_api_key set revoked_at = %s
+                where merchant_id = %s and revoked_at is null
+                """,
+                (self.clock.now(), merchant_id),
+            )
+            return await self._new_key(conn, merchant_id)
+
+        return await self.db.transaction(work)
+
     async def list_keys(self, merchant_id: int) -> list[ApiKey]:
         rows = await self.db.fetch_all(
             """
