@@ -70,6 +70,11 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _stop_if_failed(watch: asyncio.Task[None], server: uvicorn.Server) -> None:
+    if not watch.cancelled() and watch.exception() is not None:
+        server.should_exit = True
+
+
 async def serve_async(settings: Settings) -> None:
     listening = bind(settings.host, settings.port)
     try:
@@ -94,7 +99,7 @@ async def _serve(settings: Settings, listening: socket.socket) -> None:
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(runtime, stop))
     watch = asyncio.create_task(runtime.watch_database(stop))
-    watch.add_done_callback(lambda _: setattr(server, "should_exit", True))
+    watch.add_done_callback(lambda done: _stop_if_failed(done, server))
     try:
         if settings.demo:
             from zhifu.demo_data import seed_and_describe
