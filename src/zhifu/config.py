@@ -27,6 +27,8 @@ class Settings:
     # Encrypts the platform's private keys in the database (ZHIFU_KEY_PASSPHRASE); every
     # process on one database must be given the same one.
     key_passphrase: str | None = field(default=None, repr=False)
+    # Connections to the database one process opens at most (ZHIFU_DB_POOL_SIZE).
+    db_pool_size: int = 20
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -49,5 +51,7 @@ class Settings:
             settings = replace(settings, bank_settle_delay_s=delay)
         if env.get("ZHIFU_KEY_PASSPHRASE"):
             settings = replace(settings, key_passphrase=env["ZHIFU_KEY_PASSPHRASE"])
+        if "ZHIFU_DB_POOL_SIZE" in env:
+            settings = replace(settings, db_pool_size=int(env["ZHIFU_DB_POOL_SIZE"]))
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

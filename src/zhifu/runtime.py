@@ -67,7 +67,8 @@ class Runtime:
         url = await resolve_database_url(settings)
         if migrate:
             await asyncio.to_thread(upgrade, url)
-        db = Database(url)
+        size = settings.db_pool_size
+        db = Database(url, min_size=min(2, size), max_size=size)
         await db.open()
         clock = clock or SystemClock()
         secret = await asyncio.to_thread(load_tokenizer_secret, settings.data_dir)
