@@ -120,9 +120,9 @@ class Runtime:
         await self.db.lost()
         try:
             await asyncio.to_thread(restart_embedded, self.settings.data_dir)
+            await self.db.regained()
         except Exception as error:
             raise ServiceUnavailable("the embedded database died and does not start") from error
-        await self.db.regained()
         log.info("the embedded database is back")
 
     async def close(self) -> None:

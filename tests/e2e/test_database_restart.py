@@ -69,6 +69,8 @@ def test_killed_embedded_database_is_restarted_and_loses_nothing(tmp_path: Path)
                 assert health.status_code == 503
                 assert health.headers["content-type"] == "application/problem+json"
                 assert health.json()["code"] == "service_unavailable"
+            during = http.get("/v1/balance", headers=wallet.auth, timeout=5)  # no 30 s wait
+            assert during.status_code in (200, 503), during.text
 
             wait_healthy(server.url)
             assert server.process is not None and server.process.poll() is None
