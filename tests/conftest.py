@@ -1,15 +1,23 @@
 """Test databases: a fresh database on the embedded server, and on the external server
-named by ZHIFU_TEST_DATABASE_URL when it is set. Tests that take `db` run on each."""
+named by ZHIFU_TEST_DATABASE_URL when it is set. Tests that take `db` run on each.
+
+A run leaves nothing behind: every temporary directory (tempfile's, for this process)
+lives under one session directory removed at the end, the embedded server is stopped,
+every database `create_database` made is dropped by whoever made it, and the session
+fails at its end if one was left. Pools are small (POOL_SIZE): the embedded server takes
+100 connections, shared by every fixture alive at once."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -19,7 +27,7 @@ from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
 from zhifu.config import Settings
 from zhifu.db import Database
-from zhifu.db.embedded import start_embedded
+from zhifu.db.embedded import start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
 from zhifu.events import Destinations
 from zhifu.runtime import Runtime
@@ -30,9 +38,13 @@ LOCAL_RECEIVERS = ("127.0.0.1",)
 LOCAL = Destinations(LOCAL_RECEIVERS)
 os.environ["ZHIFU_WEBHOOK_ALLOW_HOSTS"] = ",".join(LOCAL_RECEIVERS)
 
+POOL_SIZE = 5  # connections of one fixture's pool at most
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="zhifu-test-"))
+tempfile.tempdir = str(_SESSION_TMP)  # every mkdtemp() of the suite lands here
 _EMBEDDED_DIR = Path(
     os.environ.get("ZHIFU_TEST_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="zhifu-test-pg-")
 )
+_MADE: set[tuple[str, str]] = set()  # (server URL, database name) made and not yet dropped
 
 
 def _backends() -> list[str]:
@@ -49,18 +61,43 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_urls() -> dict[str, str]:
+def server_urls() -> Iterator[dict[str, str]]:
     urls = {"embedded": start_embedded(_EMBEDDED_DIR)}
     if os.environ.get("ZHIFU_TEST_DATABASE_URL"):
         urls["external"] = os.environ["ZHIFU_TEST_DATABASE_URL"]
-    return urls
+    yield urls
+    left = _left_behind(urls["embedded"])
+    stop_embedded(_EMBEDDED_DIR)
+    if left:
+        pytest.fail(f"the tests left databases behind (drop what you create): {left}")
+
+
+def _left_behind(embedded_url: str) -> list[str]:
+    """Test databases still there: any on the embedded server (this run's own), and those
+    this run made on an external one."""
+    with psycopg.connect(embedded_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select datname from pg_database where datname like 'zhifu\\_test\\_%'"
+        ).fetchall()
+    left = {name for (name,) in rows}
+    for server_url, name in _MADE:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                left.add(name)
+    return sorted(left)
+
+
+def pytest_sessionfinish() -> None:
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 def create_database(server_url: str) -> str:
-    """Create and migrate a fresh database on a server; return its URL."""
+    """Create and migrate a fresh database on a server; return its URL. Whoever makes
+    one drops it (`drop_database`)."""
     name = f"zhifu_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
+    _MADE.add((server_url, name))
     url = _with_database(server_url, name)
     upgrade(url)
     return url
@@ -71,13 +108,14 @@ def drop_database(server_url: str, url: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
+    _MADE.discard((server_url, name))
 
 
 @asynccontextmanager
-async def private_database(server_url: str, max_size: int = 40) -> AsyncIterator[Database]:
+async def private_database(server_url: str, max_size: int = POOL_SIZE) -> AsyncIterator[Database]:
     """A fresh migrated database of its own, for tests that must see only their rows."""
     url = await asyncio.to_thread(create_database, server_url)
-    database = Database(url, max_size=max_size)
+    database = Database(url, min_size=1, max_size=max_size)
     await database.open()
     try:
         yield database
@@ -88,12 +126,22 @@ async def private_database(server_url: str, max_size: int = 40) -> AsyncIterator
 
 @pytest.fixture(scope="session", params=_backends())
 def database_url(request: pytest.FixtureRequest, server_urls: dict[str, str]) -> Iterator[str]:
-    yield create_database(server_urls[request.param])
+    server_url = server_urls[request.param]
+    url = create_database(server_url)
+    yield url
+    drop_database(server_url, url)
+
+
+def settings_for(database_url: str, **more: Any) -> Settings:
+    """Settings for a runtime of the tests: a small pool, a data directory of its own."""
+    data_dir = Path(tempfile.mkdtemp(prefix="zhifu-test-data-"))
+    more.setdefault("webhook_allow_hosts", LOCAL_RECEIVERS)
+    return Settings(database_url=database_url, data_dir=data_dir, db_pool_size=POOL_SIZE, **more)
 
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, max_size=40)
+    database = Database(database_url, min_size=1, max_size=POOL_SIZE)
     await database.open()
     yield database
     await database.close()
@@ -107,10 +155,7 @@ def clock() -> ManualClock:
 @pytest.fixture(scope="session")
 async def runtime(database_url: str) -> AsyncIterator[Runtime]:
     """The whole of zhifu's services on the test database (system clock)."""
-    data_dir = Path(tempfile.mkdtemp(prefix="zhifu-test-data-"))
-    rt = await Runtime.start(
-        Settings(database_url=database_url, data_dir=data_dir, webhook_allow_hosts=LOCAL_RECEIVERS)
-    )
+    rt = await Runtime.start(settings_for(database_url))
     yield rt
     await rt.close()
 

@@ -33,6 +33,8 @@ class Settings:
     # Hosts and networks that webhooks and notify_urls may reach although they are not
     # public (ZHIFU_WEBHOOK_ALLOW_HOSTS, comma-separated: "127.0.0.1,10.0.0.0/8").
     webhook_allow_hosts: tuple[str, ...] = ()
+    # Connections to the database one process opens at most (ZHIFU_DB_POOL_SIZE).
+    db_pool_size: int = 20
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -60,5 +62,7 @@ class Settings:
         if env.get("ZHIFU_WEBHOOK_ALLOW_HOSTS"):
             hosts = tuple(h.strip() for h in env["ZHIFU_WEBHOOK_ALLOW_HOSTS"].split(",") if h)
             settings = replace(settings, webhook_allow_hosts=hosts)
+        if "ZHIFU_DB_POOL_SIZE" in env:
+            settings = replace(settings, db_pool_size=int(env["ZHIFU_DB_POOL_SIZE"]))
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -3,8 +3,9 @@ merchant portal login.
 
 Seeding goes through the same services as real users (sign-up, card linking, a top-up
 through the bank simulator), so the demo's money is real ledger money. It is idempotent:
-a restart with --demo finds the demo users and only issues the merchant a fresh API key
-(secret keys are stored hashed and cannot be shown again).
+a restart with --demo finds the demo users and only replaces the merchant's API key: secret
+keys are stored hashed and cannot be shown again, so the old key is revoked and a new one
+printed, and the demo merchant always has exactly one live key.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ async def _merchant(runtime: Runtime) -> tuple[int, str]:
             merchant.id, (await merchants.add_store(merchant.id, "Nanjing Road"))["id"], "Till 1"
         )
         return merchant.id, str(key.secret_key)
-    key = await merchants.create_key(row["id"])
+    key = await merchants.replace_keys(row["id"])
     return row["id"], str(key.secret_key)
 
 

@@ -3,28 +3,38 @@
 `Runtime.start(settings)` is what `zhifu serve` and every CLI command use, so they all
 reach the same database: with no database URL, the embedded server in the data
 directory (joined if another zhifu process already runs it).
+
+`zhifu serve` also runs `watch_database`: should the embedded server die, requests are
+refused at once (503) while it is started again, and zhifu exits non-zero if it will not
+start, for a supervisor to restart the whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from zhifu.clock import Clock, SystemClock
 from zhifu.config import Settings
 from zhifu.db import Database
-from zhifu.db.embedded import start_embedded, stop_embedded
+from zhifu.db.embedded import embedded_running, restart_embedded, start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
 from zhifu.db.throttle import forget_old
+from zhifu.errors import ServiceUnavailable
 from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
 from zhifu.identity import CardService, UserService, load_tokenizer_secret
 from zhifu.identity.kyc import KycService, SimulatedIdentityCheck
 from zhifu.ledger import Ledger
+from zhifu.logging import get_logger
 from zhifu.openplatform.service import OpenPlatform
 from zhifu.payments.service import Payments
 from zhifu.transfers import TransferService
+
+log = get_logger("zhifu.runtime")
+WATCH_INTERVAL = 1.0  # seconds between looks at the embedded server
 
 # A background job: a name, how often it runs (seconds), and the work (returns a count).
 Job = tuple[str, float, Callable[[], Awaitable[int]]]
@@ -60,7 +70,8 @@ class Runtime:
         url = await resolve_database_url(settings)
         if migrate:
             await asyncio.to_thread(upgrade, url)
-        db = Database(url)
+        size = settings.db_pool_size
+        db = Database(url, min_size=min(2, size), max_size=size)
         await db.open()
         clock = clock or SystemClock()
         secret = await asyncio.to_thread(load_tokenizer_secret, settings.data_dir)
@@ -101,6 +112,27 @@ class Runtime:
         runtime.jobs.append(("kyc-checks", 5.0, runtime.kyc.run_checks))
         runtime.jobs.append(("forget-old-attempts", 3600.0, lambda: forget_old(db, clock.now())))
         return runtime
+
+    async def watch_database(self, stop: asyncio.Event) -> None:
+        """Until `stop`, restart the embedded server whenever it dies; raise
+        ServiceUnavailable if it will not start again."""
+        if self.settings.database_url:
+            return  # an external server is someone else's to restart
+        while not stop.is_set():
+            if not embedded_running(self.settings.data_dir):
+                await self._restart_database()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=WATCH_INTERVAL)
+
+    async def _restart_database(self) -> None:
+        log.error("the embedded database died; restarting it")
+        await self.db.lost()
+        try:
+            await asyncio.to_thread(restart_embedded, self.settings.data_dir)
+            await self.db.regained()
+        except Exception as error:
+            raise ServiceUnavailable("the embedded database died and does not start") from error
+        log.info("the embedded database is back")
 
     async def close(self) -> None:
         await self.webhooks.close()

@@ -1,17 +1,25 @@
-"""`zhifu serve`: the API and the worker in one process, shut down cleanly on Ctrl-C."""
+"""`zhifu serve`: the API and the worker in one process, shut down cleanly on Ctrl-C.
+
+The port is bound before anything else starts, so a taken port is reported at once and
+nothing (database, migrations) is started for nothing; uvicorn serves on that socket.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
+import socket
 from collections.abc import Iterator
 
 import uvicorn
 
 from zhifu.api.app import create_app
 from zhifu.api.middleware import OriginForm
+from zhifu.api.parsers import HTTP_PROTOCOL
 from zhifu.config import Settings
+from zhifu.errors import ZhifuError
 from zhifu.logging import configure, get_logger
 from zhifu.runtime import Runtime
 from zhifu.worker import run_worker
@@ -34,7 +42,49 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class CannotListen(ZhifuError):
+    code = "cannot_listen"
+    title = "Cannot listen on the address"
+
+
+class PortTaken(CannotListen):
+    code = "port_taken"
+    title = "The port is taken"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for uvicorn to serve on; PortTaken if it is in use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno != errno.EADDRINUSE:
+            raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror}") from error
+        raise PortTaken(
+            f"port {port} on {host} is already in use (another zhifu, or another program); "
+            f"choose another with --port {port + 1} or ZHIFU_PORT={port + 1}"
+        ) from error
+    sock.set_inheritable(True)
+    return sock
+
+
+def _stop_if_failed(watch: asyncio.Task[None], server: uvicorn.Server) -> None:
+    if not watch.cancelled() and watch.exception() is not None:
+        server.should_exit = True
+
+
 async def serve_async(settings: Settings) -> None:
+    listening = bind(settings.host, settings.port)
+    try:
+        await _serve(settings, listening)
+    finally:
+        listening.close()
+
+
+async def _serve(settings: Settings, listening: socket.socket) -> None:
     runtime = await Runtime.start(settings)
     app = OriginForm(create_app(runtime))  # whichever HTTP parser uvicorn picks
     config = uvicorn.Config(
@@ -45,10 +95,13 @@ async def serve_async(settings: Settings) -> None:
         access_log=False,
         server_header=False,
         lifespan="off",
+        http=HTTP_PROTOCOL,  # a request the HTTP parser refuses gets problem+json
     )
     server = _Server(config)
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(runtime, stop))
+    watch = asyncio.create_task(runtime.watch_database(stop))
+    watch.add_done_callback(lambda done: _stop_if_failed(done, server))
     try:
         if settings.demo:
             from zhifu.demo_data import seed_and_describe
@@ -60,12 +113,13 @@ async def serve_async(settings: Settings) -> None:
             f"API docs: /docs, health: /healthz, metrics: /metrics; Ctrl-C to stop)",
             flush=True,
         )
-        await server.serve()
+        await server.serve(sockets=[listening])
     finally:
         stop.set()
         await worker
         await runtime.close()
         log.info("stopped")
+    await watch  # raises if the database died for good: zhifu exits 1
 
 
 def serve(settings: Settings) -> None:

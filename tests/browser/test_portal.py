@@ -74,6 +74,7 @@ async def test_a_double_click_on_the_refund_refunds_once(site: Site) -> None:
     await page.get_by_label("Amount to refund").fill("12")
     await page.get_by_role("button", name="Refund…").click()
     confirm = page.get_by_role("button", name="Refund CN¥12.00")
+    await confirm.wait_for()  # the confirmation page is there before its form is read
     form = await page.evaluate(
         "Object.fromEntries(new FormData(document.querySelector('form[data-once]')))"
     )

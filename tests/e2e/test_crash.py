@@ -82,9 +82,10 @@ async def test_kill_under_load_loses_nothing(tmp_path: Path, backend: str) -> No
         pytest.skip("ZHIFU_TEST_DATABASE_URL is not set")
     options: dict[str, object] = {"data_dir": tmp_path}
     if backend == "external":
-        from tests.conftest import create_database
+        from tests.conftest import create_database, drop_database
 
-        options = {"database_url": create_database(str(external))}
+        url = create_database(str(external))
+        options = {"database_url": url}
     server = ServerProcess(**options).start()  # type: ignore[arg-type]
     book = Ledgerbook()
     try:
@@ -133,3 +134,5 @@ async def test_kill_under_load_loses_nothing(tmp_path: Path, backend: str) -> No
         assert cli("ledger", "verify", **options)["ok"] is True  # type: ignore[arg-type]
     finally:
         assert restarted.stop() == 0
+        if backend == "external":
+            drop_database(str(external), url)

@@ -33,16 +33,19 @@ from zhifu.events.schedule import RETRY_DELAYS
 
 
 @pytest.fixture(params=["embedded", "external"])
-def options(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+def options(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Where the server's database lives: a data directory, or an external server."""
     if request.param == "embedded":
-        return {"data_dir": tmp_path}
+        yield {"data_dir": tmp_path}
+        return
     external = os.environ.get("ZHIFU_TEST_DATABASE_URL")
     if not external:
         pytest.skip("ZHIFU_TEST_DATABASE_URL is not set")
-    from tests.conftest import create_database
+    from tests.conftest import create_database, drop_database
 
-    return {"database_url": create_database(external)}
+    url = create_database(external)
+    yield {"database_url": url}
+    drop_database(external, url)
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ async def dispatcher_ahead(
     clock = ManualClock(datetime.now(UTC) + ahead)
     sender = HttpxSender(timeout=5, destinations=LOCAL)
     try:
-        async with Database(url) as db:
+        async with Database(url, min_size=1, max_size=2) as db:
             dispatcher = Dispatcher(db, clock, sender)
             yield dispatcher, clock
             await dispatcher.close()

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import json
 import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import LOCAL_RECEIVERS, create_database, drop_database
+from tests.conftest import create_database, drop_database, settings_for
 from tests.openplatform.alipay_client import AlipayTestClient
 from tests.openplatform.conftest import app_client
 from tests.openplatform.test_sdk_fzlee import SDK_PYTHON
 from tests.payments.conftest import Shop
 from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
 from zhifu.events import Delivery, list_deliveries
 from zhifu.runtime import Runtime
 
@@ -80,9 +78,7 @@ async def private_zhifu(server_url: str) -> AsyncIterator[Zhifu]:
     url = await asyncio.to_thread(create_database, server_url)
     try:
         clock = ManualClock(datetime.now(UTC))
-        settings = Settings(
-            database_url=url, data_dir=Path(tempfile.mkdtemp()), webhook_allow_hosts=LOCAL_RECEIVERS
-        )
+        settings = settings_for(url)
         runtime = await Runtime.start(settings, clock=clock, migrate=False)
         transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
         try:

@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import LOCAL_RECEIVERS
+from tests.conftest import settings_for
 from tests.openplatform.alipay_client import AlipayTestClient
 from tests.openplatform.conftest import app_client
 from tests.openplatform.test_gateway import assert_refused
 from tests.payments.conftest import PIN, Shop
 from zhifu.api.app import create_app
 from zhifu.clock import BUSINESS_TIMEZONE, ManualClock
-from zhifu.config import Settings
 from zhifu.openplatform.fields import alipay_time
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.model import NewTrade, Trade
@@ -37,11 +34,7 @@ DAY = datetime(2026, 3, 1, tzinfo=BUSINESS_TIMEZONE)  # the business day billed
 @pytest.fixture(scope="module")
 async def on_clock(database_url: str) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
     """zhifu over HTTP on a clock that only moves when a test moves it."""
-    settings = Settings(
-        database_url=database_url,
-        data_dir=Path(tempfile.mkdtemp()),
-        webhook_allow_hosts=LOCAL_RECEIVERS,
-    )
+    settings = settings_for(database_url)
     runtime = await Runtime.start(settings, clock=ManualClock(DAY))
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:

@@ -5,25 +5,22 @@ trade methods for that merchant with it; refresh, revocation and every refusal."
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import LOCAL_RECEIVERS
+from tests.conftest import settings_for
 from tests.openplatform.alipay_client import AlipayTestClient
 from tests.openplatform.conftest import app_client
 from tests.openplatform.test_gateway import assert_refused, order
 from tests.payments.conftest import PIN, Shop
 from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
 from zhifu.payments.merchants import Merchant
 from zhifu.runtime import Runtime
 
@@ -243,11 +240,7 @@ async def test_the_rest_api_refuses_what_cannot_be_authorised(
 
 @pytest.fixture(scope="module")
 async def timed(database_url: str) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=Path(tempfile.mkdtemp()),
-        webhook_allow_hosts=LOCAL_RECEIVERS,
-    )
+    settings = settings_for(database_url)
     runtime = await Runtime.start(settings, clock=ManualClock())
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:

@@ -20,13 +20,12 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from typer.testing import CliRunner
 
-from tests.conftest import LOCAL_RECEIVERS, create_database, drop_database
+from tests.conftest import create_database, drop_database, settings_for
 from tests.openplatform.alipay_client import AlipayTestClient, new_key, spki_pem
 from tests.payments.conftest import Shop
 from zhifu.api.app import create_app
 from zhifu.cli.main import app as cli
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
 from zhifu.errors import InvalidRequest
 from zhifu.openplatform.keys import CACHE_FOR, PlatformKeys
 from zhifu.openplatform.signing import load_public_key
@@ -51,11 +50,7 @@ def fresh_url(database_url: str) -> Iterator[str]:
 @pytest.fixture
 async def world(fresh_url: str) -> AsyncIterator[World]:
     clock = ManualClock()
-    settings = Settings(
-        database_url=fresh_url,
-        data_dir=Path(tempfile.mkdtemp()),
-        webhook_allow_hosts=LOCAL_RECEIVERS,
-    )
+    settings = settings_for(fresh_url)
     runtime = await Runtime.start(settings, clock=clock)
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://zhifu.test") as http:

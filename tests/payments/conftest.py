@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import random
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import LOCAL_RECEIVERS
+from tests.conftest import settings_for
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
 from zhifu.ledger import AccountKind, Book, system_account, transfer
 from zhifu.payments.merchants import Merchant
 from zhifu.runtime import Runtime
@@ -55,11 +52,7 @@ class Shop:
 @pytest.fixture(scope="session")
 async def timed_runtime(database_url: str) -> AsyncIterator[Runtime]:
     """A runtime whose clock only moves when a test moves it."""
-    settings = Settings(
-        database_url=database_url,
-        data_dir=Path(tempfile.mkdtemp()),
-        webhook_allow_hosts=LOCAL_RECEIVERS,
-    )
+    settings = settings_for(database_url)
     rt = await Runtime.start(settings, clock=ManualClock())
     yield rt
     await rt.close()

@@ -414,9 +414,13 @@ async def test_a_new_api_key_is_shown_once_and_revoking_stops_it(
 ) -> None:
     _, browser = await portal.signed_in()
     await browser.open("/merchant/keys")
-    created = await browser.submit("/merchant/keys")
+    form_key = browser.find(FORM_KEY)
+    created = await browser.submit("/merchant/keys", form_key=form_key)
     assert created.status_code == 201
     secret = grab(r'data-testid="secret-key">([^<]+)<', created.text)
+    again = await browser.submit("/merchant/keys", form_key=form_key)  # a double click
+    assert 'data-testid="secret-shown"' in again.text and secret not in again.text
+    assert f"sk_{secret.split('_')[1]}" in again.text
     headers = {"Authorization": f"Bearer {secret}"}
     assert (await client.get("/v1/merchant", headers=headers)).status_code == 200
     listed = await browser.open("/merchant/keys")
@@ -483,14 +487,23 @@ async def test_settlement_account_keeps_only_the_last_four(portal: Portal) -> No
 async def test_stores_and_terminals(portal: Portal) -> None:
     staff, browser = await portal.signed_in()
     await browser.open("/merchant/stores")
-    empty = await browser.submit("/merchant/stores", name="  ")
+    empty = await browser.submit("/merchant/stores", name="  ", form_key=browser.find(FORM_KEY))
     assert empty.status_code == 422 and "Enter a name." in empty.text
-    await browser.follow(await browser.submit("/merchant/stores", name="Wudaokou"))
+    form_key = browser.find(FORM_KEY)
+    for _ in range(2):  # a double click makes one store
+        made = await browser.submit("/merchant/stores", name="Wudaokou", form_key=form_key)
+    await browser.follow(made)
     (store,) = await portal.runtime.payments.merchants.stores(staff.merchant.id)
-    added = await browser.submit(f"/merchant/stores/{store['id']}/terminals", label="Till 2")
+    terminals = f"/merchant/stores/{store['id']}/terminals"
+    form_key = browser.find(FORM_KEY)
+    for _ in range(2):
+        added = await browser.submit(terminals, label="Till 2", form_key=form_key)
     page = await browser.follow(added)
     assert "Wudaokou" in page.text and "Till 2" in page.text and "<svg" in page.text
+    assert page.text.count("Till 2") == 1
     assert labelled_inputs(page.text)
+    refused = await browser.submit("/merchant/stores", name="Xidan")
+    assert refused.status_code != 303  # a form without its key is an expired form
 
 
 # Isolation.

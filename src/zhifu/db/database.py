@@ -3,6 +3,9 @@
 `Database.transaction(work)` runs `work(conn)` inside a transaction and retries it
 when PostgreSQL reports a deadlock or a serialization failure, so those never surface
 to a user. Work must therefore be free of side effects outside the database.
+
+When the server goes away (`lost`), work is refused at once with ServiceUnavailable
+instead of waiting for a connection that cannot come; `regained` opens a fresh pool.
 """
 
 from __future__ import annotations
@@ -38,16 +41,41 @@ def is_retryable(error: BaseException) -> bool:
 class Database:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 20) -> None:
         self.url = url
-        self.pool = AsyncConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
+        self.sizes = (min_size, max_size)
+        self.pool = self._new_pool()
+        self.reachable = True
+
+    def _new_pool(self) -> AsyncConnectionPool[Conn]:
+        return AsyncConnectionPool(
+            self.url,
+            min_size=self.sizes[0],
+            max_size=self.sizes[1],
             open=False,
             kwargs={"autocommit": True, "row_factory": dict_row},
         )
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
+
+    async def lost(self) -> None:
+        """The server died: refuse work from now on, and throw away the pool, whose
+        connections died with it (callers waiting for one get ServiceUnavailable)."""
+        self.reachable = False
+        dead, self.pool = self.pool, self._new_pool()
+        await dead.close(timeout=1)
+
+    async def regained(self) -> None:
+        """The server is back: connect afresh and accept work again."""
+        await self.pool.open(wait=True, timeout=30)
+        self.reachable = True
+
+    async def ping(self, within: float) -> None:
+        """Raise ServiceUnavailable unless the database answers within `within` seconds."""
+        try:
+            async with asyncio.timeout(within), self.connection(wait=within) as conn:
+                await conn.execute("select 1")
+        except TimeoutError as error:
+            raise ServiceUnavailable("the database does not answer") from error
 
     async def close(self) -> None:
         await self.pool.close()
@@ -60,9 +88,13 @@ class Database:
         await self.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Conn]:
+    async def connection(self, wait: float | None = None) -> AsyncIterator[Conn]:
+        """A connection from the pool, waited for up to `wait` seconds (the pool's 30 s
+        by default); ServiceUnavailable if none comes or the database is unreachable."""
+        if not self.reachable:
+            raise ServiceUnavailable("the database is unreachable")
         try:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection(wait) as conn:
                 yield conn
         except psycopg.OperationalError as error:
             # Deadlocks and serialization failures are OperationalErrors too: leave them

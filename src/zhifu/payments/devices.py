@@ -22,6 +22,7 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.idempotency import buyer_scope, remember, replayed
 from zhifu.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, ZhifuError
 from zhifu.payments import paycode, tap
 from zhifu.payments.errors import InvalidPaymentCode, InvalidTapRequest
@@ -112,15 +113,27 @@ class DeviceService:
         self.clock = clock
 
     async def register(
-        self, user_id: int, name: str, tap_public_key: str | None = None
+        self,
+        user_id: int,
+        name: str,
+        tap_public_key: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> NewDevice:
-        """A new device for the user; `tap_public_key` (PEM, P-256) enables tap-to-pay."""
+        """A new device for the user; `tap_public_key` (PEM, P-256) enables tap-to-pay.
+        The same idempotency key again answers the same device with the same secret: the
+        answer goes to the same signed-in user, and an app that lost the first answer
+        needs the secret to use the device."""
         name = _check_name(name)
         if tap_public_key is not None:
             tap.load_device_public_key(tap_public_key)
         secret = paycode.new_device_secret()
+        scope, request = buyer_scope(user_id), {"device": [name, tap_public_key]}
 
-        async def work(conn: Conn) -> Device:
+        async def work(conn: Conn) -> NewDevice:
+            earlier = await replayed(conn, scope, idempotency_key, request)
+            if earlier is not None:
+                return await self._made(conn, earlier["device_id"])
             await self._check_room(conn, user_id)
             cur = await conn.execute(
                 f"""
@@ -134,9 +147,20 @@ class DeviceService:
             assert row is not None
             if row["id"] >= paycode.DEVICE_NUMBER_LIMIT:
                 raise ServiceUnavailable("payment device numbers are exhausted")
-            return Device(**row)
+            await remember(conn, scope, idempotency_key, {"device_id": row["id"]})
+            return NewDevice(Device(**row), secret)
 
-        return NewDevice(await self.db.transaction(work), secret)
+        return await self.db.transaction(work)
+
+    async def _made(self, conn: Conn, device_id: int) -> NewDevice:
+        """A device registered earlier with the idempotency key being replayed."""
+        cur = await conn.execute(
+            f"select {_COLUMNS}, code_secret from payment_device where id = %s", (device_id,)
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        secret = bytes(row.pop("code_secret"))
+        return NewDevice(Device(**row), secret)
 
     async def _check_room(self, conn: Conn, user_id: int) -> None:
         # Lock the user so that concurrent registrations count one after another.

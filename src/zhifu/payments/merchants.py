@@ -20,6 +20,7 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.idempotency import merchant_scope, remember, replayed
 from zhifu.errors import InsufficientFunds, InvalidRequest, NotFound, Unauthorized
 from zhifu.identity.card_numbers import check_number
 from zhifu.identity.cards import new_token
@@ -32,6 +33,12 @@ _COLUMNS = (
     "id, name, fee_rate_ppm, category_code, city, refund_window_days, "
     "settlement_last4, settlement_bank, sandbox, created_at"
 )
+_STORE_COLUMNS = "id, merchant_id, name, created_at"
+_TERMINAL_COLUMNS = "id, store_id, merchant_id, label, created_at"
+_API_KEY_COLUMNS = "id, merchant_id, prefix, created_at, revoked_at"
+_STORE = f"select {_STORE_COLUMNS} from store where id = %s"
+_TERMINAL = f"select {_TERMINAL_COLUMNS} from terminal where id = %s"
+_API_KEY = f"select {_API_KEY_COLUMNS} from merchant_api_key where id = %s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +176,13 @@ async def _book(conn: Conn, merchant_id: int) -> Book:
     return Book.of(row["sandbox"])
 
 
+async def _one(conn: Conn, query: str, row_id: int) -> dict[str, Any]:
+    """The row an idempotency key stored the id of (it was made with the key)."""
+    row: dict[str, Any] | None = await (await conn.execute(query, (row_id,))).fetchone()
+    assert row is not None
+    return row
+
+
 def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -251,13 +265,41 @@ class MerchantService:
             row["id"], merchant_id, prefix, row["created_at"], None, f"sk_{prefix}_{secret}"
         )
 
-    async def create_key(self, merchant_id: int) -> ApiKey:
-        return await self.db.transaction(lambda conn: self._new_key(conn, merchant_id))
+    async def create_key(self, merchant_id: int, *, idempotency_key: str | None = None) -> ApiKey:
+        """A new key, its secret shown only in this answer. The same idempotency key again
+        answers the same key without its secret: zhifu keeps only the secret's hash, and a
+        secret shown twice is a secret more exposed (revoke a key whose answer was lost)."""
+        scope, request = merchant_scope(merchant_id), {"api_key": "new"}
+
+        async def work(conn: Conn) -> ApiKey:
+            earlier = await replayed(conn, scope, idempotency_key, request)
+            if earlier is not None:
+                return ApiKey(**await _one(conn, _API_KEY, earlier["api_key_id"]))
+            key = await self._new_key(conn, merchant_id)
+            await remember(conn, scope, idempotency_key, {"api_key_id": key.id})
+            return key
+
+        return await self.db.transaction(work)
+
+    async def replace_keys(self, merchant_id: int) -> ApiKey:
+        """Revoke every live key of the merchant and issue one new key, all at once."""
+
+        async def work(conn: Conn) -> ApiKey:
+            await conn.execute(
+                """
+                update merchant_api_key set revoked_at = %s
+                where merchant_id = %s and revoked_at is null
+                """,
+                (self.clock.now(), merchant_id),
+            )
+            return await self._new_key(conn, merchant_id)
+
+        return await self.db.transaction(work)
 
     async def list_keys(self, merchant_id: int) -> list[ApiKey]:
         rows = await self.db.fetch_all(
-            """
-            select id, merchant_id, prefix, created_at, revoked_at from merchant_api_key
+            f"""
+            select {_API_KEY_COLUMNS} from merchant_api_key
             where merchant_id = %s order by id
             """,
             (merchant_id,),
@@ -294,33 +336,59 @@ class MerchantService:
 
     # Stores, terminals, settlement account.
 
-    async def add_store(self, merchant_id: int, name: str) -> dict[str, Any]:
-        row = await self.db.fetch_one(
-            """
-            insert into store (merchant_id, name, created_at) values (%s, %s, %s)
-            returning id, merchant_id, name, created_at
-            """,
-            (merchant_id, _check_name(name), self.clock.now()),
-        )
-        assert row is not None
-        return row
+    async def add_store(
+        self, merchant_id: int, name: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """A new store; the same idempotency key again answers the same store."""
+        scope, request = merchant_scope(merchant_id), {"store": _check_name(name)}
 
-    async def add_terminal(self, merchant_id: int, store_id: int, label: str) -> dict[str, Any]:
+        async def work(conn: Conn) -> dict[str, Any]:
+            earlier = await replayed(conn, scope, idempotency_key, request)
+            if earlier is not None:
+                return await _one(conn, _STORE, earlier["store_id"])
+            cur = await conn.execute(
+                f"""
+                insert into store (merchant_id, name, created_at) values (%s, %s, %s)
+                returning {_STORE_COLUMNS}
+                """,
+                (merchant_id, request["store"], self.clock.now()),
+            )
+            store: dict[str, Any] | None = await cur.fetchone()
+            assert store is not None
+            await remember(conn, scope, idempotency_key, {"store_id": store["id"]})
+            return store
+
+        return await self.db.transaction(work)
+
+    async def add_terminal(
+        self, merchant_id: int, store_id: int, label: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """A new terminal in one of the merchant's stores; the same idempotency key again
+        answers the same terminal."""
         await self.store(merchant_id, store_id)
-        row = await self.db.fetch_one(
-            """
-            insert into terminal (store_id, merchant_id, label, created_at)
-            values (%s, %s, %s, %s) returning id, store_id, merchant_id, label, created_at
-            """,
-            (store_id, merchant_id, _check_name(label), self.clock.now()),
-        )
-        assert row is not None
-        return row
+        scope, request = merchant_scope(merchant_id), {"terminal": [store_id, _check_name(label)]}
+
+        async def work(conn: Conn) -> dict[str, Any]:
+            earlier = await replayed(conn, scope, idempotency_key, request)
+            if earlier is not None:
+                return await _one(conn, _TERMINAL, earlier["terminal_id"])
+            cur = await conn.execute(
+                f"""
+                insert into terminal (store_id, merchant_id, label, created_at)
+                values (%s, %s, %s, %s) returning {_TERMINAL_COLUMNS}
+                """,
+                (store_id, merchant_id, request["terminal"][1], self.clock.now()),
+            )
+            terminal: dict[str, Any] | None = await cur.fetchone()
+            assert terminal is not None
+            await remember(conn, scope, idempotency_key, {"terminal_id": terminal["id"]})
+            return terminal
+
+        return await self.db.transaction(work)
 
     async def store(self, merchant_id: int, store_id: int) -> dict[str, Any]:
         row = await self.db.fetch_one(
-            "select id, merchant_id, name, created_at from store"
-            " where id = %s and merchant_id = %s",
+            f"select {_STORE_COLUMNS} from store where id = %s and merchant_id = %s",
             (store_id, merchant_id),
         )
         if row is None:
@@ -329,10 +397,7 @@ class MerchantService:
 
     async def terminal(self, merchant_id: int, terminal_id: int) -> dict[str, Any]:
         row = await self.db.fetch_one(
-            """
-            select id, store_id, merchant_id, label, created_at from terminal
-            where id = %s and merchant_id = %s
-            """,
+            f"select {_TERMINAL_COLUMNS} from terminal where id = %s and merchant_id = %s",
             (terminal_id, merchant_id),
         )
         if row is None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
-from zhifu.api.deps import RuntimeDep
+from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.schemas import MAX_ID
 
 router = APIRouter(prefix="/v1/merchant", tags=["merchant"])
@@ -52,9 +52,11 @@ async def profile(
 
 @router.post("/stores", status_code=201)
 async def add_store(
-    body: StoreRequest, merchant: CurrentMerchant, runtime: RuntimeDep
+    body: StoreRequest, merchant: CurrentMerchant, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
-    return _stamp(await runtime.payments.merchants.add_store(merchant.id, body.name))
+    """A new store; an Idempotency-Key makes a retry answer the same store."""
+    merchants = runtime.payments.merchants
+    return _stamp(await merchants.add_store(merchant.id, body.name, idempotency_key=key))
 
 
 @router.get("/stores")
@@ -71,9 +73,16 @@ async def list_stores(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[st
 
 @router.post("/stores/{store_id}/terminals", status_code=201)
 async def add_terminal(
-    store_id: Id, body: TerminalRequest, merchant: CurrentMerchant, runtime: RuntimeDep
+    store_id: Id,
+    body: TerminalRequest,
+    merchant: CurrentMerchant,
+    runtime: RuntimeDep,
+    key: OptionalIdempotencyKey,
 ) -> dict[str, Any]:
-    terminal = await runtime.payments.merchants.add_terminal(merchant.id, store_id, body.label)
+    """A new terminal; an Idempotency-Key makes a retry answer the same terminal."""
+    terminal = await runtime.payments.merchants.add_terminal(
+        merchant.id, store_id, body.label, idempotency_key=key
+    )
     return _stamp(terminal)
 
 
@@ -95,9 +104,14 @@ async def list_api_keys(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[
 
 
 @router.post("/api-keys", status_code=201)
-async def create_api_key(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[str, Any]:
-    """A new secret key, shown in this answer only (zhifu keeps its hash)."""
-    return (await runtime.payments.merchants.create_key(merchant.id)).to_dict()
+async def create_api_key(
+    merchant: CurrentMerchant, runtime: RuntimeDep, key: OptionalIdempotencyKey
+) -> dict[str, Any]:
+    """A new secret key, shown in this answer only (zhifu keeps its hash). A retry with
+    the same Idempotency-Key answers the same key without `secret_key`: if the first
+    answer was lost, revoke that key and create another."""
+    created = await runtime.payments.merchants.create_key(merchant.id, idempotency_key=key)
+    return created.to_dict()
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)

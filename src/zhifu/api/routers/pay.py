@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
-from zhifu.api.deps import IdempotencyKey, RuntimeDep
+from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.model import Trade
@@ -84,11 +84,14 @@ async def one_view(runtime: Runtime, trade: Trade) -> dict[str, Any]:
 
 @router.post("/devices", status_code=201, tags=["devices"])
 async def register_device(
-    body: DeviceRequest, user: CurrentUser, runtime: RuntimeDep
+    body: DeviceRequest, user: CurrentUser, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
     """Register a payment device. The answer carries the device's payment-code secret
-    (`code_secret`, base64) for the app to keep: it is shown only now."""
-    new = await runtime.payments.devices.register(user.id, body.name, body.tap_public_key)
+    (`code_secret`, base64) for the app to keep; a retry with the same Idempotency-Key
+    answers the same device and secret."""
+    new = await runtime.payments.devices.register(
+        user.id, body.name, body.tap_public_key, idempotency_key=key
+    )
     return new.to_dict()
 
 

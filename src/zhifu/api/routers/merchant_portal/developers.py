@@ -29,7 +29,7 @@ from zhifu.payments.merchants import ApiKey
 from zhifu.payments.notifications import EVENT_TYPES, Webhook
 from zhifu.web.forms import Errors, refusal
 from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
+from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 
@@ -50,7 +50,9 @@ DELIVERY_STATE_NAMES = {
 
 async def keys_page(visit: PortalVisit, *, notice: str = "") -> HTMLResponse:
     keys = await visit.runtime.payments.merchants.list_keys(visit.merchant.id)
-    return render(visit, "keys.html", title=N_("API keys"), keys=keys, notice=notice)
+    return render(
+        visit, "keys.html", title=N_("API keys"), keys=keys, notice=notice, form_key=new_form_key()
+    )
 
 
 @router.get("/keys", response_class=HTMLResponse)
@@ -64,13 +66,17 @@ async def show_keys(
 
 
 @router.post("/keys")
-async def create_key(visit: VisitDep, csrf_token: FormField = "") -> Response:
-    """A new key; its secret is on this page only."""
+async def create_key(
+    visit: VisitDep, csrf_token: FormField = "", form_key: FormField = ""
+) -> Response:
+    """A new key; its secret is on this page only. The form posted twice makes one key,
+    and the second answer says its secret was already shown."""
     if visit.user is None:
         return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
+    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
         return form_expired(visit, KEYS)
-    key = await visit.runtime.payments.merchants.create_key(visit.merchant.id)
+    merchants = visit.runtime.payments.merchants
+    key = await merchants.create_key(visit.merchant.id, idempotency_key=f"portal:key:{form_key}")
     return render(visit, "key_created.html", title=N_("Your new API key"), status=201, key=key)
 
 

@@ -22,7 +22,7 @@ from zhifu.errors import NotFound
 from zhifu.web import codes
 from zhifu.web.forms import Errors
 from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
+from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 
@@ -52,6 +52,7 @@ async def stores_page(
         errors=errors,
         stores=stores,
         values=values or {},
+        form_key=new_form_key(),
     )
 
 
@@ -73,32 +74,43 @@ def _name(visit: PortalVisit, text: str) -> tuple[str, str | None]:
 
 
 @router.post("/stores")
-async def add_store(visit: VisitDep, csrf_token: FormField = "", name: FormField = "") -> Response:
+async def add_store(
+    visit: VisitDep, csrf_token: FormField = "", name: FormField = "", form_key: FormField = ""
+) -> Response:
+    """A new store; the form posted twice (a double click) makes one."""
     if visit.user is None:
         return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
+    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
         return form_expired(visit, STORES)
     name, wrong = _name(visit, name)
     if wrong:
         return await stores_page(visit, errors={"name": wrong}, values={"name": name}, status=422)
-    await visit.runtime.payments.merchants.add_store(visit.merchant.id, name)
+    key = f"portal:store:{form_key}"
+    await visit.runtime.payments.merchants.add_store(visit.merchant.id, name, idempotency_key=key)
     return see_other(STORES)
 
 
 @router.post("/stores/{store_id}/terminals")
 async def add_terminal(
-    store_id: StoreId, visit: VisitDep, csrf_token: FormField = "", label: FormField = ""
+    store_id: StoreId,
+    visit: VisitDep,
+    csrf_token: FormField = "",
+    label: FormField = "",
+    form_key: FormField = "",
 ) -> Response:
+    """A new terminal; the form posted twice makes one."""
     if visit.user is None:
         return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
+    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
         return form_expired(visit, STORES)
     field = f"label-{store_id}"
     label, wrong = _name(visit, label)
     if wrong:
         return await stores_page(visit, errors={field: wrong}, values={field: label}, status=422)
     try:
-        await visit.runtime.payments.merchants.add_terminal(visit.merchant.id, store_id, label)
+        await visit.runtime.payments.merchants.add_terminal(
+            visit.merchant.id, store_id, label, idempotency_key=f"portal:terminal:{form_key}"
+        )
     except NotFound:
         return not_found(visit)
     return see_other(STORES)
