@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.identity.support import PIN, Member, fund, member
 from zhifu.clock import Clock, ManualClock
-from zhifu.payments import qr, tap
+from zhifu.payments.acquiring import MerchantQr, TapRequest, new_device_key, sign_tap
 from zhifu.runtime import Runtime
 
 ALLOWANCE = 20_000  # the default password-free amount of one payment, 200.00
@@ -113,7 +113,7 @@ async def test_dynamic_qr_scanned_and_paid_without_pin(
     made = await precreate(client, shop, 1_250)
     trade_no = made["trade"]["trade_no"]
     assert made["trade"]["state"] == "WAIT_BUYER_PAY"
-    assert qr.MerchantQr.parse(made["qr_payload"]).trade_ref == trade_no
+    assert MerchantQr.parse(made["qr_payload"]).trade_ref == trade_no
 
     png = await client.get(made["qr_png_url"], headers=shop.headers)
     assert png.headers["content-type"] == "image/png"
@@ -277,9 +277,9 @@ async def test_altered_or_foreign_codes_are_refused(
     refused(await scan(client, alice, damaged), 422, "invalid_qr")
 
     # A well-formed code whose amount differs from its trade's: re-encoded, so the CRC holds.
-    forged = dataclasses.replace(qr.MerchantQr.parse(payload), amount=1).encode()
+    forged = dataclasses.replace(MerchantQr.parse(payload), amount=1).encode()
     refused(await scan(client, alice, forged), 422, "invalid_qr")
-    nobody = qr.MerchantQr(
+    nobody = MerchantQr(
         merchant_name="Ghost", merchant_city="Nowhere", merchant_category_code="5812",
         merchant_ref="999999999",
     ).encode()  # fmt: skip
@@ -414,7 +414,7 @@ async def test_devices_register_list_and_revoke(
 ) -> None:
     shop = await till(runtime)
     alice, bob = await member(client, runtime, balance=10_000), await member(client, runtime)
-    _, public_pem = tap.new_device_key()
+    _, public_pem = new_device_key()
     made = await client.post(
         "/v1/devices", json={"name": "Pixel", "tap_public_key": public_pem}, headers=alice.headers
     )
@@ -468,7 +468,7 @@ class Phone:
         """The terminal's request for one tap of `amount`, signed by the device `ago`
         seconds ago; `sent` replaces fields of what the terminal sends."""
         self.counter += 1
-        signed = tap.TapRequest(
+        signed = TapRequest(
             token=self.token,
             terminal_id=str(shop.terminal_id),
             amount=amount,
@@ -482,13 +482,13 @@ class Phone:
             "terminal_id": signed.terminal_id,
             "counter": signed.counter,
             "timestamp": signed.unix_time,
-            "cryptogram": tap.sign_tap(self.private_pem, signed),
+            "cryptogram": sign_tap(self.private_pem, signed),
         }
         return {**request, **(sent or {})}
 
 
 async def phone(client: httpx.AsyncClient, runtime: Runtime, who: Member) -> Phone:
-    private_pem, public_pem = tap.new_device_key()
+    private_pem, public_pem = new_device_key()
     made = await client.post(
         "/v1/devices", json={"name": "Watch", "tap_public_key": public_pem}, headers=who.headers
     )

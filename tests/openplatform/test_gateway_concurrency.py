@@ -24,7 +24,7 @@ from tests.e2e.harness import ServerProcess
 from tests.openplatform.sdk_apps import FZLEE, SdkApp, register_app
 from tests.payments.conftest import Shop
 from zhifu.money import parse_decimal
-from zhifu.payments import paycode
+from zhifu.payments.acquiring import generate_payment_code
 from zhifu.runtime import Runtime
 
 pytestmark = FZLEE.required()
@@ -51,7 +51,7 @@ class Buyer:
 
     def code(self, slot: int) -> str:
         """The payment code the buyer's wallet shows in this slot now."""
-        return paycode.generate(self.device_id, self.secret, datetime.now(UTC), slot=slot)
+        return generate_payment_code(self.device_id, self.secret, datetime.now(UTC), slot=slot)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from zhifu.clock import ManualClock
 from zhifu.config import Settings
 from zhifu.openplatform.apps import SUPPORTED_METHODS
 from zhifu.openplatform.signing import pem_body
-from zhifu.payments.methods import Order
+from zhifu.payments.acquiring import Order
 from zhifu.runtime import Runtime
 
 pytestmark = OFFICIAL.required()

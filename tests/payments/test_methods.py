@@ -18,18 +18,22 @@ from zhifu.cli.main import app as cli
 from zhifu.cli.payments import fee_rate_ppm
 from zhifu.clock import ManualClock
 from zhifu.errors import InsufficientFunds
-from zhifu.payments import paycode, tap
-from zhifu.payments.devices import MAX_ACTIVE_DEVICES, PaymentCodesExhausted, TooManyDevices
-from zhifu.payments.errors import PaymentCodeExpired, TradeExists, TradeNotFound
-from zhifu.payments.merchants import Merchant
-from zhifu.payments.methods import (
+from zhifu.payments.acquiring import paycode, tap
+from zhifu.payments.acquiring.devices import (
+    MAX_ACTIVE_DEVICES,
+    PaymentCodesExhausted,
+    TooManyDevices,
+)
+from zhifu.payments.acquiring.methods import (
     CryptogramReplayed,
     Order,
     PaymentCodeUsed,
     TapSubmission,
     static_order_no,
 )
-from zhifu.payments.qr import MerchantQr
+from zhifu.payments.acquiring.qr import MerchantQr
+from zhifu.payments.errors import PaymentCodeExpired, TradeExists, TradeNotFound
+from zhifu.payments.merchants import Merchant
 from zhifu.runtime import Runtime
 
 

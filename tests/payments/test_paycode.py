@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from tests.payments.conftest import Shop
 from zhifu.clock import ManualClock
 from zhifu.errors import RateLimited
-from zhifu.payments import paycode
+from zhifu.payments.acquiring import paycode
+from zhifu.payments.acquiring.methods import Order
 from zhifu.payments.errors import InvalidPaymentCode, PaymentCodeExpired
-from zhifu.payments.methods import Order
 
 # 2026-01-01T00:00:00Z is a step boundary (its unix time is a multiple of 60).
 START = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)

@@ -12,8 +12,7 @@ from PIL import Image
 
 from zhifu.errors import InvalidRequest
 from zhifu.money import CURRENCIES, format_decimal
-from zhifu.payments.errors import InvalidQr
-from zhifu.payments.qr import (
+from zhifu.payments.acquiring.qr import (
     CURRENCY_NUMBERS,
     LocalName,
     MerchantQr,
@@ -22,6 +21,7 @@ from zhifu.payments.qr import (
     render_png,
     render_svg,
 )
+from zhifu.payments.errors import InvalidQr
 
 # The example payload of the EMVCo MPM specification (v1.0, appendix): two account
 # templates, Chinese text in template 64 (lengths in characters), tip indicator 55.

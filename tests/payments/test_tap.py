@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from zhifu.errors import InvalidRequest
-from zhifu.payments import tap
+from zhifu.payments.acquiring import tap
 from zhifu.payments.errors import CryptogramExpired, InvalidCryptogram, InvalidDeviceKey
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

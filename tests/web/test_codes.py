@@ -12,7 +12,7 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from zhifu.errors import InvalidRequest
-from zhifu.payments import qr
+from zhifu.payments.acquiring import render_png
 from zhifu.payments.errors import InvalidQr
 from zhifu.web import codes
 
@@ -65,7 +65,7 @@ def test_barcodes_refuse_what_code_128_cannot_hold(text: str) -> None:
 
 def test_a_qr_code_is_read_from_a_picture() -> None:
     payload = "00020101021226150009dev.zhifu5204581253031565802CN"
-    picture = qr.render_png(payload, scale=5)
+    picture = render_png(payload, scale=5)
     assert codes.read_qr(picture) == payload
     photo = Image.open(io.BytesIO(picture)).convert("RGB").resize((900, 900))
     jpeg = io.BytesIO()

@@ -12,7 +12,7 @@ import pytest
 
 from tests.funding.support import card_number
 from tests.web.wallet_support import PASSWORD, PIN, Wallets, labelled_inputs
-from zhifu.payments import qr
+from zhifu.payments.acquiring import render_png
 from zhifu.runtime import Runtime
 
 
@@ -237,7 +237,7 @@ async def test_scan_a_picture_of_the_code(wallets: Wallets) -> None:
     trade, payload = await wallets.qr_trade(await wallets.merchant(), 300)
     browser = alice.browser
     await browser.get("/wallet/scan")
-    picture = {"picture": ("code.png", qr.render_png(payload, scale=6), "image/png")}
+    picture = {"picture": ("code.png", render_png(payload, scale=6), "image/png")}
     answer = await browser.http.post("/wallet/scan", data=browser.hidden, files=picture)
     assert location(answer) == f"/wallet/trades/{trade.trade_no}"
     junk = {"picture": ("code.png", b"not a picture", "image/png")}

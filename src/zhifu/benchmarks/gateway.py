@@ -17,7 +17,7 @@ PostgreSQL, and a Python client signing RSA2 per request costs CPU there: the fi
 include the client's CPU per payment and the part of it spent signing and verifying, so
 that cost can be read off rather than hidden.
 
-Payment codes are computed as the buyers' wallets compute them (paycode.generate). A
+Payment codes are computed as the buyers' wallets compute them (generate_payment_code). A
 device shows at most six codes a minute, so the buyers have enough devices for the
 payments a run can make; `zhifu ledger verify` runs over everything at the end.
 """
@@ -53,8 +53,12 @@ from zhifu.config import Settings
 from zhifu.db.embedded import start_embedded
 from zhifu.money import format_decimal
 from zhifu.openplatform.signing import canonical_string, load_public_key, public_pem, sign, verify
-from zhifu.payments import paycode
-from zhifu.payments.devices import MAX_ACTIVE_DEVICES
+from zhifu.payments.acquiring import (
+    CODE_SLOTS,
+    MAX_ACTIVE_DEVICES,
+    code_step,
+    generate_payment_code,
+)
 from zhifu.runtime import Runtime
 
 CLIENTS = 8
@@ -76,7 +80,7 @@ class CodesExhausted(RuntimeError):
 
 class CodeBook:
     """The buyers' payment codes, as their wallets show them: six per device a minute
-    (paycode.SLOTS). Codes go round the devices slot by slot, so consecutive payments
+    (CODE_SLOTS). Codes go round the devices slot by slot, so consecutive payments
     come from different buyers."""
 
     def __init__(self, devices: list[tuple[int, bytes]]) -> None:
@@ -86,11 +90,11 @@ class CodeBook:
 
     @property
     def per_minute(self) -> int:
-        return len(self.devices) * paycode.SLOTS
+        return len(self.devices) * CODE_SLOTS
 
     def code(self) -> str:
         now = _clock.now()
-        step = paycode.step(now)
+        step = code_step(now)
         if step != self._step:
             self._step, self._next = step, 0
         if self._next >= self.per_minute:
@@ -98,7 +102,7 @@ class CodeBook:
         slot, index = divmod(self._next, len(self.devices))
         self._next += 1
         device_id, secret = self.devices[index]
-        return paycode.generate(device_id, secret, now, slot=slot)
+        return generate_payment_code(device_id, secret, now, slot=slot)
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def devices_needed(seconds: float, clients: int) -> int:
     """Enough devices for MAX_RATE payments a second through both runs and their warm-ups,
     even if they all fall within one minute."""
     payments = MAX_RATE * 2 * (seconds + WARMUP_SECONDS)
-    return max(clients, math.ceil(payments / paycode.SLOTS))
+    return max(clients, math.ceil(payments / CODE_SLOTS))
 
 
 async def _till(runtime: Runtime, number: int) -> Till:

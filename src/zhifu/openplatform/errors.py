@@ -21,6 +21,7 @@ from zhifu.errors import (
     SandboxMismatch,
     ZhifuError,
 )
+from zhifu.payments.acquiring import PaymentCodeUsed
 from zhifu.payments.errors import (
     InvalidPaymentCode,
     MerchantInsufficientFunds,
@@ -34,7 +35,6 @@ from zhifu.payments.errors import (
     TradeNotRefundable,
     TradePaid,
 )
-from zhifu.payments.methods import PaymentCodeUsed
 
 SUCCESS = "10000"
 WAITING_FOR_BUYER = "10003"

@@ -34,9 +34,9 @@ from zhifu.openplatform.fields import user_id_of
 from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.openplatform.open_ids import OpenIdNotFound, OpenIds
+from zhifu.payments.acquiring import Order
 from zhifu.payments.errors import TradeExists
 from zhifu.payments.merchants import Merchant
-from zhifu.payments.methods import Order
 from zhifu.payments.model import DEFAULT_TIMEOUT, Trade
 from zhifu.payments.refunds import Refund
 from zhifu.payments.service import Payments

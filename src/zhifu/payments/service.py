@@ -11,13 +11,12 @@ from zhifu.db.database import Database
 from zhifu.events import PUBLIC_ONLY, Destinations
 from zhifu.funding import FundingService
 from zhifu.identity import UserService
+from zhifu.payments.acquiring import DeviceService, PaymentMethods
 from zhifu.payments.bills import BillService
 from zhifu.payments.card_pay import CardPayments, FundingSource, PaymentResult
-from zhifu.payments.devices import DeviceService
 from zhifu.payments.escrow import EscrowService
 from zhifu.payments.merchant_reports import MerchantReports
 from zhifu.payments.merchants import MerchantService
-from zhifu.payments.methods import PaymentMethods
 from zhifu.payments.notifications import MerchantNotifications
 from zhifu.payments.payouts import PayoutService
 from zhifu.payments.portal_logins import PortalLogins

@@ -1,6 +1,6 @@
 """QR codes and barcodes on pages, drawn by the server as SVG; QR codes read from images.
 
-QR symbols come from zhifu.payments.qr (segno). Barcodes are Code 128 (ISO/IEC 15417),
+QR symbols come from zhifu.payments.acquiring (segno). Barcodes are Code 128 (ISO/IEC 15417),
 what checkout scanners read off a phone: an even run of digits is written in code set C
 (two digits a symbol, so an 18-digit payment code is 9 symbols), anything else in code
 set B (printable ASCII). Uploaded pictures of QR codes are read with zxing-cpp.
@@ -15,7 +15,7 @@ import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from zhifu.errors import InvalidRequest
-from zhifu.payments import qr
+from zhifu.payments.acquiring import render_svg
 from zhifu.payments.errors import InvalidQr
 
 # The bars and spaces of each Code 128 symbol value, as module widths (bar first).
@@ -79,7 +79,7 @@ def barcode_svg(text: str, *, height: int = 60) -> str:
 
 def qr_svg(text: str, *, scale: int = 6) -> str:
     """A QR symbol of `text` as an SVG document to inline, sized by the page's CSS."""
-    return qr.render_svg(text, scale=scale, sized=False)
+    return render_svg(text, scale=scale, sized=False)
 
 
 def read_qr(image: bytes) -> str:

@@ -13,8 +13,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount, Currency
-from zhifu.payments import qr, tap
-from zhifu.payments.methods import Order, TapSubmission
+from zhifu.payments.acquiring import (
+    MAX_TAP_COUNTER,
+    Order,
+    TapSubmission,
+    render_png,
+    render_svg,
+)
 from zhifu.payments.model import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade
 from zhifu.payments.states import TradeState
 
@@ -65,7 +70,7 @@ class PaymentCodeRequest(TerminalOrderRequest):
 
 class TapRequest(OrderRequest):
     tap_token: str = Field(min_length=1, max_length=64)
-    counter: int = Field(strict=True, ge=0, le=tap.MAX_COUNTER)
+    counter: int = Field(strict=True, ge=0, le=MAX_TAP_COUNTER)
     timestamp: AwareDatetime = Field(description="The tap's time as signed (unix seconds)")
     cryptogram: str = Field(min_length=1, max_length=128)
     terminal_id: str = Field(
@@ -95,8 +100,8 @@ def qr_links(
 
 def image(payload: str, kind: str, scale: int) -> Response:
     if kind == "png":
-        return Response(qr.render_png(payload, scale), media_type="image/png")
-    return Response(qr.render_svg(payload, scale), media_type="image/svg+xml")
+        return Response(render_png(payload, scale), media_type="image/png")
+    return Response(render_svg(payload, scale), media_type="image/svg+xml")
 
 
 def charged(trade: Trade, response: Response) -> dict[str, Any]:

@@ -34,10 +34,8 @@ from zhifu.api.routers.wallet_web.common import (
 from zhifu.errors import ZhifuError
 from zhifu.identity import User
 from zhifu.money import format_decimal
-from zhifu.payments import paycode
-from zhifu.payments.devices import PaymentCodesExhausted
+from zhifu.payments.acquiring import CODE_STEP_SECONDS, PaymentCodesExhausted, Scanned
 from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.methods import Scanned
 from zhifu.payments.model import Trade
 from zhifu.web import codes
 from zhifu.web.forms import Errors, PayForm, error_message, parse_amount, refusal
@@ -413,8 +411,8 @@ async def take_escrow_step(
 
 def seconds_to_next_code(now: datetime) -> int:
     """Until the next time step, when the page fetches a fresh code."""
-    into_step = int(now.timestamp()) % paycode.STEP_SECONDS
-    return max(paycode.STEP_SECONDS - into_step, 1)
+    into_step = int(now.timestamp()) % CODE_STEP_SECONDS
+    return max(CODE_STEP_SECONDS - into_step, 1)
 
 
 @router.get("/paycode", response_class=HTMLResponse)

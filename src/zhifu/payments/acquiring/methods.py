@@ -40,8 +40,9 @@ from zhifu.db.throttle import RateLimiter
 from zhifu.errors import Conflict, IdempotencyConflict, InvalidRequest, NotFound
 from zhifu.identity import UserService
 from zhifu.money import check_currency, format_decimal
-from zhifu.payments import paycode, tap
-from zhifu.payments.devices import DeviceService
+from zhifu.payments.acquiring import paycode, tap
+from zhifu.payments.acquiring.devices import DeviceService
+from zhifu.payments.acquiring.qr import LocalName, MerchantQr
 from zhifu.payments.errors import (
     InvalidPaymentCode,
     InvalidQr,
@@ -52,7 +53,6 @@ from zhifu.payments.errors import (
 )
 from zhifu.payments.merchants import Merchant, MerchantService
 from zhifu.payments.model import COLUMNS, DEFAULT_TIMEOUT, NewTrade, Trade, trade_from_row
-from zhifu.payments.qr import LocalName, MerchantQr
 from zhifu.payments.states import TradeState
 from zhifu.payments.trades import TradeService
 

@@ -24,7 +24,7 @@ from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.db.idempotency import buyer_scope, remember, replayed
 from zhifu.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, ZhifuError
-from zhifu.payments import paycode, tap
+from zhifu.payments.acquiring import paycode, tap
 from zhifu.payments.errors import InvalidPaymentCode, InvalidTapRequest
 
 MAX_ACTIVE_DEVICES = 10
