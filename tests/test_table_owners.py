@@ -21,11 +21,15 @@ OWNERS: dict[str, set[str]] = {
     "events": {"outbox", "event_endpoint", "event_delivery", "event_delivery_attempt"},
     "identity": {"app_user", "user_session", "bank_card", "kyc_request"},
     "funding": {"funding_order", "bank_sim_transfer"},
-    "payments": {
+    "merchants": {
         "merchant",
         "merchant_api_key",
         "store",
         "terminal",
+        "merchant_login",
+        "merchant_portal_session",
+    },
+    "payments": {
         "trade",
         "refund",
         "payment_device",
@@ -33,8 +37,6 @@ OWNERS: dict[str, set[str]] = {
         "used_tap",
         "card_payment",
         "payout",
-        "merchant_login",
-        "merchant_portal_session",
     },
     "openplatform": {
         "open_app",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 
 from zhifu.errors import NotFound
+from zhifu.merchants import LoginTaken
 from zhifu.money import format_decimal
-from zhifu.payments.portal_logins import LoginTaken
 from zhifu.runtime import Runtime
 
 PASSWORD = "zhifu-demo-1"

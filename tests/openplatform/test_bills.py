@@ -22,8 +22,8 @@ from tests.openplatform.test_gateway import assert_refused
 from tests.payments.conftest import PIN, Shop
 from zhifu.api.app import create_app
 from zhifu.clock import BUSINESS_TIMEZONE, ManualClock
+from zhifu.merchants import Merchant
 from zhifu.openplatform.fields import alipay_time
-from zhifu.payments.merchants import Merchant
 from zhifu.payments.model import NewTrade, Trade
 from zhifu.runtime import Runtime
 

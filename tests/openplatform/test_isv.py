@@ -21,7 +21,7 @@ from tests.openplatform.test_gateway import assert_refused, order
 from tests.payments.conftest import PIN, Shop
 from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
-from zhifu.payments.merchants import Merchant
+from zhifu.merchants import Merchant
 from zhifu.runtime import Runtime
 
 TOKEN_APP = "alipay.open.auth.token.app"

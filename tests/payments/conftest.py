@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import settings_for
 from zhifu.clock import ManualClock
 from zhifu.ledger import AccountKind, Book, system_account, transfer
-from zhifu.payments.merchants import Merchant
+from zhifu.merchants import Merchant
 from zhifu.runtime import Runtime
 
 PIN = "135790"

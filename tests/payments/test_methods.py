@@ -18,6 +18,7 @@ from zhifu.cli.main import app as cli
 from zhifu.cli.payments import fee_rate_ppm
 from zhifu.clock import ManualClock
 from zhifu.errors import InsufficientFunds
+from zhifu.merchants import Merchant
 from zhifu.payments.acquiring import paycode, tap
 from zhifu.payments.acquiring.devices import (
     MAX_ACTIVE_DEVICES,
@@ -33,7 +34,6 @@ from zhifu.payments.acquiring.methods import (
 )
 from zhifu.payments.acquiring.qr import MerchantQr
 from zhifu.payments.errors import PaymentCodeExpired, TradeExists, TradeNotFound
-from zhifu.payments.merchants import Merchant
 from zhifu.runtime import Runtime
 
 

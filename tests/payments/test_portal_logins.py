@@ -13,7 +13,7 @@ from tests.identity.support import random_phone
 from tests.payments.conftest import Shop
 from zhifu.clock import ManualClock
 from zhifu.errors import RateLimited, SignInLocked, Unauthorized, WeakPassword
-from zhifu.payments.portal_logins import (
+from zhifu.merchants import (
     BAD_LOGIN,
     PORTAL_LOCKOUT,
     PORTAL_RATE,

@@ -20,8 +20,8 @@ from tests.web.wallet_support import labelled_inputs
 from zhifu import demo_data
 from zhifu.api.app import create_app
 from zhifu.demo_data import seed_and_describe
+from zhifu.merchants import Merchant
 from zhifu.payments.acquiring import Order
-from zhifu.payments.merchants import Merchant
 from zhifu.payments.model import Trade
 from zhifu.runtime import Runtime
 

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from zhifu.api.deps import RuntimeDep
 from zhifu.errors import Unauthorized
 from zhifu.identity import User
-from zhifu.payments.merchants import Merchant
+from zhifu.merchants import Merchant
 
 bearer = HTTPBearer(auto_error=False, description="A session token from POST /v1/sessions")
 

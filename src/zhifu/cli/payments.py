@@ -23,7 +23,7 @@ from zhifu.cli.common import (
     run_with_runtime,
     settings,
 )
-from zhifu.payments.fees import DEFAULT_FEE_RATE_PPM, PPM
+from zhifu.merchants import DEFAULT_FEE_RATE_PPM, PPM
 from zhifu.runtime import Runtime
 
 merchant_app = typer.Typer(help="Onboard and inspect merchants.", no_args_is_help=True)

@@ -26,13 +26,13 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest, NotFound, SandboxMismatch
+from zhifu.merchants import Merchant
 from zhifu.openplatform import errors
 from zhifu.openplatform.apps import AUTHORISATION_METHODS, App, AppService
 from zhifu.openplatform.errors import GatewayError, invalid, invalid_parameter
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.openplatform.trade_methods import alipay_time, success, text
 from zhifu.openplatform.trade_methods import buyer_id as alipay_user_id
-from zhifu.payments.merchants import Merchant
 from zhifu.states import transition
 
 CODE_LIFETIME = timedelta(minutes=10)

@@ -20,6 +20,7 @@ from typing import Any
 from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
 from zhifu.db.database import Conn, Database
 from zhifu.identity import UserService
+from zhifu.merchants import Merchant
 from zhifu.openplatform import errors
 from zhifu.openplatform.errors import GatewayError, invalid_parameter
 
@@ -36,7 +37,6 @@ from zhifu.openplatform.gateway import Call, Handler
 from zhifu.openplatform.open_ids import OpenIdNotFound, OpenIds
 from zhifu.payments.acquiring import Order
 from zhifu.payments.errors import TradeExists
-from zhifu.payments.merchants import Merchant
 from zhifu.payments.model import DEFAULT_TIMEOUT, Trade
 from zhifu.payments.refunds import Refund
 from zhifu.payments.service import Payments

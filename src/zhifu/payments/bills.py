@@ -22,7 +22,7 @@ from typing import Any
 
 from zhifu.db.database import Database
 from zhifu.identity import mask_phone
-from zhifu.payments.merchants import existing_merchant_accounts
+from zhifu.merchants import existing_merchant_accounts
 
 PAYMENT = "payment"
 REFUND = "refund"

@@ -14,9 +14,9 @@ from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.db.idempotency import buyer_scope, merchant_scope, remember, replayed
 from zhifu.ledger import apply
+from zhifu.merchants import merchant_accounts
 from zhifu.payments import postings
 from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.merchants import merchant_accounts
 from zhifu.payments.model import Trade
 from zhifu.payments.states import EscrowEvent, EscrowState, TradeState, next_escrow_state
 from zhifu.payments.trades import TradeService

@@ -11,8 +11,7 @@ the trade is refunded in full, whatever the number and size of the partial refun
 
 from __future__ import annotations
 
-PPM = 1_000_000
-DEFAULT_FEE_RATE_PPM = 6_000  # 0.6%
+from zhifu.merchants import PPM
 
 
 def _divide_half_up(numerator: int, denominator: int) -> int:

@@ -26,10 +26,10 @@ from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
 from zhifu.errors import Conflict, InsufficientFunds, InvalidRequest, NotFound, RecipientNotFound
 from zhifu.identity import wallet_account
+from zhifu.merchants import merchant_debit
 from zhifu.money import check_currency, check_minor
 from zhifu.payments import postings
 from zhifu.payments.errors import MerchantInsufficientFunds
-from zhifu.payments.merchants import merchant_debit
 
 SUCCESS = "SUCCESS"
 # Alipay's order numbers are 32 digits; zhifu's are the business day, a mark for the

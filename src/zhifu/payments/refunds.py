@@ -18,6 +18,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.db.idempotency import merchant_scope, remember, replayed
 from zhifu.errors import InsufficientFunds, InvalidRequest
 from zhifu.identity import wallet_account
+from zhifu.merchants import merchant_debit
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments import postings
 from zhifu.payments.errors import (
@@ -27,7 +28,6 @@ from zhifu.payments.errors import (
     TradeNotRefundable,
 )
 from zhifu.payments.fees import refund_fee
-from zhifu.payments.merchants import merchant_debit
 from zhifu.payments.model import Trade
 from zhifu.payments.states import EscrowState, TradeEvent, TradeState
 from zhifu.payments.trades import TradeLifecycle, TradeService

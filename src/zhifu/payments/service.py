@@ -11,16 +11,15 @@ from zhifu.db.database import Database
 from zhifu.events import PUBLIC_ONLY, Destinations
 from zhifu.funding import FundingService
 from zhifu.identity import UserService
+from zhifu.merchants import MerchantNotifications, MerchantService, PortalLogins
 from zhifu.payments.acquiring import DeviceService, PaymentMethods
 from zhifu.payments.bills import BillService
 from zhifu.payments.card_pay import CardPayments, FundingSource, PaymentResult
 from zhifu.payments.escrow import EscrowService
 from zhifu.payments.merchant_reports import MerchantReports
-from zhifu.payments.merchants import MerchantService
-from zhifu.payments.notifications import MerchantNotifications
 from zhifu.payments.payouts import PayoutService
-from zhifu.payments.portal_logins import PortalLogins
 from zhifu.payments.refunds import RefundService
+from zhifu.payments.states import EVENT_TYPES
 from zhifu.payments.trades import TradeLifecycle, TradeService
 
 
@@ -62,7 +61,7 @@ class Payments:
             lifecycle=lifecycle,
             refunds=RefundService(db, clock, trades, lifecycle),
             escrow=EscrowService(db, clock, trades),
-            notifications=MerchantNotifications(db, clock, destinations=destinations),
+            notifications=MerchantNotifications(db, clock, EVENT_TYPES, destinations=destinations),
             cards=CardPayments(db, clock, trades, funding),
             devices=devices,
             methods=PaymentMethods(db, clock, users, merchants, trades, devices),

@@ -81,3 +81,11 @@ def next_trade_state(state: TradeState, event: TradeEvent) -> TradeState:
 
 def next_escrow_state(state: EscrowState, event: EscrowEvent) -> EscrowState:
     return transition(ESCROW_TRANSITIONS, state, event, "an escrow")
+
+
+# Every type of event payments emit: the escrow ones name the escrow state reached
+# (a guaranteed trade reaches PAID with `trade.paid`).
+EVENT_TYPES: frozenset[str] = frozenset(
+    {"trade.paid", "trade.closed", "trade.refunded", "trade.finished"}
+    | {f"trade.escrow.{state.lower()}" for state in EscrowState if state != EscrowState.PAID}
+)

@@ -16,6 +16,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.errors import InvalidRequest
 from zhifu.events import PUBLIC_ONLY, Destinations, emit
 from zhifu.identity import UserService, spend_password_free, wallet_account
+from zhifu.merchants import Merchant, MerchantService, merchant_accounts
 from zhifu.payments import postings
 from zhifu.payments.errors import (
     PinRequired,
@@ -26,7 +27,6 @@ from zhifu.payments.errors import (
     TradePaid,
 )
 from zhifu.payments.fees import trade_fee
-from zhifu.payments.merchants import Merchant, MerchantService, merchant_accounts
 from zhifu.payments.model import AUTO_CONFIRM_AFTER, COLUMNS, NewTrade, Trade, trade_from_row
 from zhifu.payments.states import EscrowState, TradeEvent, TradeState, next_trade_state
 

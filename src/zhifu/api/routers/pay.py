@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount
-from zhifu.payments.merchants import Merchant
+from zhifu.merchants import Merchant
 from zhifu.payments.model import Trade
 from zhifu.runtime import Runtime
 

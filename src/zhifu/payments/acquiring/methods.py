@@ -39,6 +39,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.db.throttle import RateLimiter
 from zhifu.errors import Conflict, IdempotencyConflict, InvalidRequest, NotFound
 from zhifu.identity import UserService
+from zhifu.merchants import Merchant, MerchantService
 from zhifu.money import check_currency, format_decimal
 from zhifu.payments.acquiring import paycode, tap
 from zhifu.payments.acquiring.devices import DeviceService
@@ -51,7 +52,6 @@ from zhifu.payments.errors import (
     TradeExists,
     TradeNotFound,
 )
-from zhifu.payments.merchants import Merchant, MerchantService
 from zhifu.payments.model import COLUMNS, DEFAULT_TIMEOUT, NewTrade, Trade, trade_from_row
 from zhifu.payments.states import TradeState
 from zhifu.payments.trades import TradeService

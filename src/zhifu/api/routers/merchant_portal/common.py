@@ -23,8 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from zhifu.api.deps import RuntimeDep
 from zhifu.errors import Unauthorized
-from zhifu.payments.merchants import Merchant
-from zhifu.payments.portal_logins import PortalUser
+from zhifu.merchants import Merchant, PortalUser
 from zhifu.runtime import Runtime
 from zhifu.web import i18n, pages, session
 from zhifu.web.forms import Errors

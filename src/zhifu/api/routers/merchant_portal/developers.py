@@ -25,8 +25,8 @@ from zhifu.api.routers.merchant_portal.common import (
 from zhifu.api.schemas import MAX_ID
 from zhifu.errors import NotFound, ZhifuError
 from zhifu.events import DeliveryState
-from zhifu.payments.merchants import ApiKey
-from zhifu.payments.notifications import EVENT_TYPES, Webhook
+from zhifu.merchants import ApiKey, Webhook
+from zhifu.payments.states import EVENT_TYPES
 from zhifu.web.forms import Errors, refusal
 from zhifu.web.i18n import N_
 from zhifu.web.session import new_form_key, see_other, valid_form_key

@@ -26,8 +26,11 @@ from zhifu.identity.card_numbers import check_number
 from zhifu.identity.cards import new_token
 from zhifu.ledger import AccountKind, Book, Leg, balances, find_account, open_account
 from zhifu.money import check_currency, format_decimal
-from zhifu.payments.fees import DEFAULT_FEE_RATE_PPM, PPM
 
+# A merchant's discount rate is an integer in parts per million (0.6% = 6,000 ppm), so no
+# float touches money; payments' fees apply it to each trade.
+PPM = 1_000_000
+DEFAULT_FEE_RATE_PPM = 6_000  # 0.6%
 MERCHANT_PENDING_SHARDS = 8
 _COLUMNS = (
     "id, name, fee_rate_ppm, category_code, city, refund_window_days, "

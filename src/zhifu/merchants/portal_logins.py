@@ -28,7 +28,7 @@ from zhifu.errors import Conflict, InvalidRequest, SignInLocked, Unauthorized, Z
 from zhifu.identity import normalise_phone
 from zhifu.identity.credentials import Hasher, check_password
 from zhifu.identity.users import token_hash
-from zhifu.payments.merchants import Merchant, MerchantService
+from zhifu.merchants.merchants import Merchant, MerchantService
 
 SESSION_LIFETIME = timedelta(hours=12)
 PORTAL_LOCKOUT = Lockout("merchant_login")

@@ -2,8 +2,10 @@
 
 Payments emit every trade and refund event for the owner `merchant:{id}` (see
 `TradeService.announce`); this service is what the merchant sees of them through the
-events capability. The signing secret is made here and shown only when it is new: when
-the endpoint is first set and whenever the merchant asks to rotate it.
+events capability. Which event types exist is payments' to say: they are handed in as
+`event_types` (payments' EVENT_TYPES), since merchants sit below payments. The signing
+secret is made here and shown only when it is new: when the endpoint is first set and
+whenever the merchant asks to rotate it.
 """
 
 from __future__ import annotations
@@ -28,15 +30,7 @@ from zhifu.events import (
     resend,
     set_endpoint,
 )
-from zhifu.payments.merchants import Merchant
-from zhifu.payments.states import EscrowState
-
-# Every type of event payments emit: the escrow ones name the escrow state reached
-# (a guaranteed trade reaches PAID with `trade.paid`).
-EVENT_TYPES: frozenset[str] = frozenset(
-    {"trade.paid", "trade.closed", "trade.refunded", "trade.finished"}
-    | {f"trade.escrow.{state.lower()}" for state in EscrowState if state != EscrowState.PAID}
-)
+from zhifu.merchants.merchants import Merchant
 
 
 class UnknownEventType(InvalidRequest):
@@ -70,15 +64,13 @@ class Webhook:
         return body
 
 
-def _check_types(event_types: list[str] | None) -> list[str] | None:
+def _check_types(event_types: list[str] | None, known: frozenset[str]) -> list[str] | None:
     if event_types is None:
         return None
-    unknown = sorted(set(event_types) - EVENT_TYPES)
+    unknown = sorted(set(event_types) - known)
     if unknown:
         raise UnknownEventType(
-            f"unknown event types: {', '.join(unknown)}",
-            unknown=unknown,
-            known=sorted(EVENT_TYPES),
+            f"unknown event types: {', '.join(unknown)}", unknown=unknown, known=sorted(known)
         )
     return event_types
 
@@ -89,10 +81,16 @@ def new_secret() -> str:
 
 class MerchantNotifications:
     def __init__(
-        self, db: Database, clock: Clock, *, destinations: Destinations = PUBLIC_ONLY
+        self,
+        db: Database,
+        clock: Clock,
+        event_types: frozenset[str],
+        *,
+        destinations: Destinations = PUBLIC_ONLY,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.event_types = event_types
         self.destinations = destinations
 
     async def set_webhook(
@@ -104,7 +102,7 @@ class MerchantNotifications:
         rotate_secret: bool = False,
     ) -> Webhook:
         """Create or replace the endpoint; a new secret when there was none or on request."""
-        types = _check_types(event_types)
+        types = _check_types(event_types, self.event_types)
 
         async def work(conn: Conn) -> Webhook:
             current = await get_endpoint(conn, merchant.owner)
