@@ -30,7 +30,8 @@ from zhifu.identity.kyc import KycService, SimulatedIdentityCheck
 from zhifu.ledger import Ledger
 from zhifu.logging import get_logger
 from zhifu.openplatform.service import OpenPlatform
-from zhifu.payments.service import Payments
+from zhifu.payments import Payments
+from zhifu.reporting import Reporting
 from zhifu.transfers import TransferService
 
 log = get_logger("zhifu.runtime")
@@ -59,6 +60,7 @@ class Runtime:
     bank: BankConnector
     funding: FundingService
     payments: Payments
+    reporting: Reporting
     openplatform: OpenPlatform
     kyc: KycService
     jobs: list[Job] = field(default_factory=list)
@@ -81,8 +83,9 @@ class Runtime:
         funding = FundingService(db, clock, ledger, users, cards, bank)
         destinations = Destinations(settings.webhook_allow_hosts)
         payments = Payments.build(db, clock, users, secret, funding, destinations=destinations)
+        reporting = Reporting.build(db, clock)
         openplatform = OpenPlatform.build(
-            db, clock, payments, users, key_passphrase=settings.key_passphrase
+            db, clock, payments, reporting, users, key_passphrase=settings.key_passphrase
         )
         runtime = cls(
             settings=settings,
@@ -98,6 +101,7 @@ class Runtime:
             bank=bank,
             funding=funding,
             payments=payments,
+            reporting=reporting,
             openplatform=openplatform,
             kyc=KycService(db, clock, users, SimulatedIdentityCheck()),
         )

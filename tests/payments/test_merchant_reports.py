@@ -12,8 +12,8 @@ from tests.payments.conftest import PIN, Shop
 from zhifu.clock import ManualClock, business_day
 from zhifu.errors import InvalidRequest
 from zhifu.payments.fees import refund_fee, trade_fee
-from zhifu.payments.merchant_reports import DayTakings, TradeQuery, day_start
 from zhifu.payments.model import NewTrade
+from zhifu.reporting import DayTakings, TradeQuery, day_start
 
 
 def order(amount: int, subject: str = "Bubble tea", out_trade_no: str | None = None) -> NewTrade:
@@ -38,7 +38,7 @@ async def test_takings_follow_the_business_day(timed_shop: Shop) -> None:
     await payments.refunds.refund(
         merchant.id, trade_no=late.trade_no, out_request_no="r1", amount=2_000
     )
-    days = await payments.reports.takings(merchant.id, days=3)
+    days = await runtime.reporting.reports.takings(merchant.id, days=3)
     late_fee, early_fee = trade_fee(10_000, 6_000), trade_fee(5_000, 6_000)
     returned = refund_fee(late_fee, 10_000, 0, 2_000)
     assert days == [
@@ -49,16 +49,18 @@ async def test_takings_follow_the_business_day(timed_shop: Shop) -> None:
     ]  # fmt: skip
     assert days[2].net == 5_000 - early_fee - 2_000 + returned
     other = await timed_shop.merchant()
-    assert all(d == DayTakings(d.day) for d in await payments.reports.takings(other.id, days=3))
+    assert all(
+        d == DayTakings(d.day) for d in await runtime.reporting.reports.takings(other.id, days=3)
+    )
     with pytest.raises(InvalidRequest):
-        await payments.reports.takings(merchant.id, days=0)
+        await runtime.reporting.reports.takings(merchant.id, days=0)
 
 
 async def test_search_by_text_state_method_and_day(timed_shop: Shop) -> None:
     runtime = timed_shop.runtime
     clock = runtime.clock
     assert isinstance(clock, ManualClock)
-    payments, reports = runtime.payments, runtime.payments.reports
+    payments, reports = runtime.payments, runtime.reporting.reports
     merchant = await timed_shop.merchant()
     buyer = await timed_shop.consumer(100_000)
     first = await payments.trades.create(merchant, order(1_000, "100% cotton shirt", "A-1"))

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import IO
 
 from zhifu.openplatform.fields import BEIJING, BUYER_ID_PREFIX, alipay_time, yuan
-from zhifu.payments.bills import PAYMENT, AccountBillLine, TradeBillLine
+from zhifu.reporting import PAYMENT, AccountBillLine, TradeBillLine
 from zhifu.transfers.receipts import spreadsheet_safe
 
 ENCODING = "gbk"

@@ -28,7 +28,7 @@ from zhifu.openplatform.bill_files import Heading, account_bill, merchant_accoun
 from zhifu.openplatform.errors import BUSINESS_FAILED, GatewayError
 from zhifu.openplatform.fields import optional_text, success, text
 from zhifu.openplatform.gateway import Call, Handler
-from zhifu.payments.service import Payments
+from zhifu.reporting import BillService
 
 LINK_LIFETIME = timedelta(minutes=30)
 TRADE, ACCOUNT = "trade", "signcustomer"
@@ -103,10 +103,10 @@ class BillFile:
 
 
 class BillMethods:
-    def __init__(self, db: Database, clock: Clock, payments: Payments) -> None:
+    def __init__(self, db: Database, clock: Clock, bills: BillService) -> None:
         self.db = db
         self.clock = clock
-        self.payments = payments
+        self.bills = bills
 
     def handlers(self) -> dict[str, Handler]:
         return {"alipay.data.dataservice.bill.downloadurl.query": self.download_url}
@@ -130,7 +130,7 @@ class BillMethods:
         return success(bill_download_url=f"{call.base_url.rstrip('/')}/{DOWNLOAD_PATH}{token}")
 
     async def _has_lines(self, merchant_id: int, bill_type: str, period: BillPeriod) -> bool:
-        bills = self.payments.bills
+        bills = self.bills
         has = bills.has_trade_lines if bill_type == TRADE else bills.has_account_lines
         return await has(merchant_id, period.start_at, period.end_at)
 
@@ -184,7 +184,7 @@ class BillMethods:
             end=period.end_at,
             exported_at=now,
         )
-        bills = self.payments.bills
+        bills = self.bills
         if link["bill_type"] == TRADE:
             lines = bills.trade_lines(merchant_id, period.start_at, period.end_at)
             content = await trade_bill(lines, heading)

@@ -23,7 +23,8 @@ from zhifu.openplatform.open_ids import OpenIds
 from zhifu.openplatform.origins import TradeOrigins
 from zhifu.openplatform.trade_methods import TradeMethods
 from zhifu.openplatform.v3 import V3Gateway
-from zhifu.payments.service import Payments
+from zhifu.payments import Payments
+from zhifu.reporting import Reporting
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,13 @@ class OpenPlatform:
         db: Database,
         clock: Clock,
         payments: Payments,
+        reporting: Reporting,
         users: UserService,
         *,
         key_passphrase: str | None = None,
     ) -> OpenPlatform:
         apps, keys = AppService(db, clock), PlatformKeys(db, clock, key_passphrase)
-        bills = BillMethods(db, clock, payments)
+        bills = BillMethods(db, clock, reporting.bills)
         authorisations = AppAuthorisations(db, clock, apps)
         origins = TradeOrigins(db, clock, payments.trades)
         open_ids = OpenIds(db, clock)

@@ -1,5 +1,6 @@
-"""The payments capability as one object: merchants, trades, refunds, escrow, webhooks,
-payouts, bills, the merchant's reports and the merchant portal's staff logins."""
+"""The payments capability as one object: trades, refunds, escrow, card payments, the
+ways to pay, payouts; and, built here because trades need them, the merchants' services
+(profile, webhook settings, the portal's staff logins)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ from zhifu.funding import FundingService
 from zhifu.identity import UserService
 from zhifu.merchants import MerchantNotifications, MerchantService, PortalLogins
 from zhifu.payments.acquiring import DeviceService, PaymentMethods
-from zhifu.payments.bills import BillService
 from zhifu.payments.card_pay import CardPayments, FundingSource, PaymentResult
 from zhifu.payments.escrow import EscrowService
-from zhifu.payments.merchant_reports import MerchantReports
 from zhifu.payments.payouts import PayoutService
 from zhifu.payments.refunds import RefundService
 from zhifu.payments.states import EVENT_TYPES
@@ -35,9 +34,7 @@ class Payments:
     devices: DeviceService
     methods: PaymentMethods
     payouts: PayoutService
-    bills: BillService
     portal: PortalLogins
-    reports: MerchantReports
 
     @classmethod
     def build(
@@ -66,9 +63,7 @@ class Payments:
             devices=devices,
             methods=PaymentMethods(db, clock, users, merchants, trades, devices),
             payouts=PayoutService(db, clock),
-            bills=BillService(db),
             portal=PortalLogins(db, clock, merchants, users.hasher),
-            reports=MerchantReports(db, clock),
         )
 
     def jobs(self) -> list[tuple[str, float, Callable[[], Awaitable[int]]]]:

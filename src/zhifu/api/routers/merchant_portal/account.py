@@ -20,7 +20,7 @@ from zhifu.api.routers.merchant_portal.common import (
 )
 from zhifu.api.routers.site import local_path
 from zhifu.errors import RateLimited, SignInLocked, Unauthorized
-from zhifu.payments.merchant_reports import TradeQuery
+from zhifu.reporting import TradeQuery
 from zhifu.web.charts import bar_chart
 from zhifu.web.forms import Errors, error_message, required
 from zhifu.web.i18n import N_
@@ -116,10 +116,10 @@ async def portal_root() -> Response:
 async def dashboard(visit: VisitDep) -> Response:
     if visit.user is None:
         return visit.to_sign_in()
-    payments, merchant = visit.runtime.payments, visit.merchant
-    days = await payments.reports.takings(merchant.id, days=CHART_DAYS)
+    reports, merchant = visit.runtime.reporting.reports, visit.merchant
+    days = await reports.takings(merchant.id, days=CHART_DAYS)
     chart = bar_chart([(day.day.strftime("%m-%d"), day.gross) for day in days])
-    recent = await payments.reports.search(merchant.id, TradeQuery(limit=RECENT))
+    recent = await reports.search(merchant.id, TradeQuery(limit=RECENT))
     return render(
         visit,
         "dashboard.html",
@@ -128,6 +128,6 @@ async def dashboard(visit: VisitDep) -> Response:
         today=days[-1],
         days=days,
         chart=chart,
-        balances=await payments.merchants.balances(merchant.id),
+        balances=await visit.runtime.payments.merchants.balances(merchant.id),
         recent=recent.trades,
     )

@@ -31,9 +31,9 @@ from zhifu.errors import ZhifuError
 from zhifu.identity import mask_phone
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.merchant_reports import TradeQuery
 from zhifu.payments.model import Trade
 from zhifu.payments.refunds import Refund
+from zhifu.reporting import TradeQuery
 from zhifu.web.forms import Errors, parse_amount, refusal
 from zhifu.web.i18n import N_
 from zhifu.web.session import new_form_key, see_other, valid_form_key
@@ -119,7 +119,7 @@ async def list_trades(
     trades: list[Trade] = []
     next_url = None
     if not errors:
-        page = await visit.runtime.payments.reports.search(visit.merchant.id, query)
+        page = await visit.runtime.reporting.reports.search(visit.merchant.id, query)
         trades = page.trades
         if page.next_before is not None:
             older = visit.request.url.include_query_params(before=page.next_before)

@@ -22,8 +22,7 @@ from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
 from zhifu.db.database import Database
 from zhifu.errors import InvalidRequest
 from zhifu.money import check_currency
-from zhifu.payments.model import COLUMNS, METHODS, Trade, trade_from_row
-from zhifu.payments.states import TradeState
+from zhifu.payments import TRADE_COLUMNS, TRADE_METHODS, Trade, TradeState, trade_from_row
 
 MAX_DAYS = 366
 MAX_PAGE = 200
@@ -60,7 +59,7 @@ class TradeQuery:
     def checked(self) -> TradeQuery:
         if self.state is not None and self.state not in TradeState.__members__:
             raise InvalidRequest(f"unknown trade state {self.state!r}", field="state")
-        if self.method is not None and self.method not in METHODS:
+        if self.method is not None and self.method not in TRADE_METHODS:
             raise InvalidRequest(f"unknown payment method {self.method!r}", field="method")
         if self.since and self.until and self.since > self.until:
             raise InvalidRequest("the first day comes after the last", field="since")
@@ -149,7 +148,7 @@ class MerchantReports:
         text = (query.text or "").strip() or None
         rows = await self.db.fetch_all(
             f"""
-            select {COLUMNS} from trade
+            select {TRADE_COLUMNS} from trade
             where merchant_id = %(merchant)s
               and (%(state)s::text is null or state = %(state)s)
               and (%(method)s::text is null or method = %(method)s)
