@@ -24,7 +24,7 @@ from zhifu.api.app import create_app
 from zhifu.clock import BUSINESS_TIMEZONE, ManualClock
 from zhifu.merchants import Merchant
 from zhifu.openplatform.fields import alipay_time
-from zhifu.payments.model import NewTrade, Trade
+from zhifu.payments import NewTrade, Trade
 from zhifu.runtime import Runtime
 
 QUERY = "alipay.data.dataservice.bill.downloadurl.query"

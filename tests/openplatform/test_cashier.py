@@ -29,7 +29,7 @@ from tests.openplatform.notify_support import (
 )
 from tests.openplatform.test_sdk_fzlee import sdk_available
 from tests.web.test_checkout import Browser, Checkout
-from zhifu.payments.errors import TradeNotFound
+from zhifu.payments import TradeNotFound
 
 RETURN_URL = "https://shop.example/alipay/return?from=zhifu"
 PAGE_PAY = "alipay.trade.page.pay"

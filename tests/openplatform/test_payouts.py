@@ -18,7 +18,7 @@ from tests.openplatform.test_gateway import assert_refused
 from tests.payments.conftest import PIN, Shop
 from zhifu.ledger import AccountKind, system_account, transfer
 from zhifu.merchants import Merchant, merchant_accounts
-from zhifu.payments.model import NewTrade
+from zhifu.payments import NewTrade
 from zhifu.runtime import Runtime
 
 TRANSFER = "alipay.fund.trans.uni.transfer"

@@ -15,7 +15,7 @@ import pytest
 from tests.funding.support import card_number
 from tests.identity.support import PASSWORD, PIN, fund, new_user, random_phone
 from zhifu.api.app import create_app
-from zhifu.payments.model import NewTrade, Trade
+from zhifu.payments import NewTrade, Trade
 from zhifu.runtime import Runtime
 from zhifu.web import csrf
 

@@ -12,8 +12,8 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from zhifu.errors import InvalidRequest
+from zhifu.payments import InvalidQr
 from zhifu.payments.acquiring import render_png
-from zhifu.payments.errors import InvalidQr
 from zhifu.web import codes
 
 

@@ -21,8 +21,8 @@ from zhifu import demo_data
 from zhifu.api.app import create_app
 from zhifu.demo_data import seed_and_describe
 from zhifu.merchants import Merchant
+from zhifu.payments import Trade
 from zhifu.payments.acquiring import Order
-from zhifu.payments.model import Trade
 from zhifu.runtime import Runtime
 
 PASSWORD = "till-password-1"

@@ -13,8 +13,8 @@ import httpx
 from tests.identity.support import PASSWORD, PIN, fund, random_phone
 from zhifu.api.app import create_app
 from zhifu.merchants import Merchant
+from zhifu.payments import NewTrade, Trade
 from zhifu.payments.acquiring import Order
-from zhifu.payments.model import NewTrade, Trade
 from zhifu.runtime import Runtime
 
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')

@@ -33,8 +33,7 @@ from zhifu.openplatform.keys import PlatformKeys
 from zhifu.openplatform.notify import seller_id, signed_for_app
 from zhifu.openplatform.origins import TradeOrigins
 from zhifu.openplatform.trade_methods import order, timeout
-from zhifu.payments.model import Trade
-from zhifu.payments.service import Payments
+from zhifu.payments import Payments, Trade
 
 # Each method's product codes: QUICK_WAP_WAY is Alipay's, fzlee's helper sends QUICK_WAP_PAY.
 PRODUCT_CODES: dict[str, tuple[str, ...]] = {

@@ -21,8 +21,7 @@ from zhifu.errors import (
     SandboxMismatch,
     ZhifuError,
 )
-from zhifu.payments.acquiring import PaymentCodeUsed
-from zhifu.payments.errors import (
+from zhifu.payments import (
     InvalidPaymentCode,
     MerchantInsufficientFunds,
     PinRequired,
@@ -35,6 +34,7 @@ from zhifu.payments.errors import (
     TradeNotRefundable,
     TradePaid,
 )
+from zhifu.payments.acquiring import PaymentCodeUsed
 
 SUCCESS = "10000"
 WAITING_FOR_BUYER = "10003"

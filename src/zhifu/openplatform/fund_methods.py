@@ -45,9 +45,14 @@ from zhifu.openplatform.fields import (
 )
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.openplatform.open_ids import OpenIds
-from zhifu.payments.errors import MerchantInsufficientFunds
-from zhifu.payments.payouts import NewPayout, Payout, PayoutExists, PayoutNotFound
-from zhifu.payments.service import Payments
+from zhifu.payments import (
+    MerchantInsufficientFunds,
+    NewPayout,
+    Payments,
+    Payout,
+    PayoutExists,
+    PayoutNotFound,
+)
 
 PRODUCT_CODE = "TRANS_ACCOUNT_NO_PWD"
 BIZ_SCENE = "DIRECT_TRANSFER"

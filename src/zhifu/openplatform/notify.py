@@ -39,9 +39,7 @@ from zhifu.openplatform.keys import PlatformKeys
 from zhifu.openplatform.open_ids import OpenIds
 from zhifu.openplatform.origins import Origin, TradeOrigins, merchant_of
 from zhifu.openplatform.signing import canonical_string, sign
-from zhifu.payments.model import Trade
-from zhifu.payments.states import TradeState
-from zhifu.payments.trades import TradeService
+from zhifu.payments import Trade, TradeService, TradeState
 
 CHANNEL = "alipay_notify"
 NOTIFIED_EVENTS = frozenset(

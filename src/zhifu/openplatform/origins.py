@@ -24,8 +24,7 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
 from zhifu.openplatform.gateway import Call, Handler
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.trades import TradeService
+from zhifu.payments import TradeNotFound, TradeService
 
 # The gateway methods that make a trade.
 TRADE_MAKERS = frozenset(

@@ -35,12 +35,8 @@ from zhifu.openplatform.fields import user_id_of
 from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.openplatform.open_ids import OpenIdNotFound, OpenIds
+from zhifu.payments import DEFAULT_TIMEOUT, Payments, Refund, Trade, TradeExists, TradeState
 from zhifu.payments.acquiring import Order
-from zhifu.payments.errors import TradeExists
-from zhifu.payments.model import DEFAULT_TIMEOUT, Trade
-from zhifu.payments.refunds import Refund
-from zhifu.payments.service import Payments
-from zhifu.payments.states import TradeState
 
 _TIMEOUT = re.compile(r"([1-9][0-9]{0,4})([mhd])")
 _TIMEOUT_UNITS = {"m": "minutes", "h": "hours", "d": "days"}

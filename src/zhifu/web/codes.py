@@ -15,8 +15,8 @@ import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from zhifu.errors import InvalidRequest
+from zhifu.payments import InvalidQr
 from zhifu.payments.acquiring import render_svg
-from zhifu.payments.errors import InvalidQr
 
 # The bars and spaces of each Code 128 symbol value, as module widths (bar first).
 CODE128_PATTERNS = (

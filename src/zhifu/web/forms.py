@@ -15,7 +15,7 @@ from datetime import datetime
 from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import ZhifuError
 from zhifu.money import CURRENCIES, parse_decimal
-from zhifu.payments.card_pay import FundingSource
+from zhifu.payments import FundingSource
 from zhifu.web.i18n import N_
 
 Errors = dict[str, str]

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.payments import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade, TradeState
 from zhifu.payments.acquiring import (
     MAX_TAP_COUNTER,
     Order,
@@ -20,8 +21,6 @@ from zhifu.payments.acquiring import (
     render_png,
     render_svg,
 )
-from zhifu.payments.model import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade
-from zhifu.payments.states import TradeState
 
 router = APIRouter(prefix="/v1/acquiring", tags=["acquiring"])
 

@@ -31,9 +31,7 @@ from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import RateLimited, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import Card, User
 from zhifu.money import format_decimal
-from zhifu.payments.errors import TradeClosed, TradeExpired, TradeNotFound, TradePaid
-from zhifu.payments.model import Trade
-from zhifu.payments.states import TradeState
+from zhifu.payments import Trade, TradeClosed, TradeExpired, TradeNotFound, TradePaid, TradeState
 from zhifu.runtime import Runtime
 from zhifu.web import pages, session
 from zhifu.web.forms import PayForm

@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount, Currency, TradeNo
-from zhifu.payments.model import DEFAULT_TIMEOUT, MAX_TIMEOUT, NewTrade
-from zhifu.payments.states import TradeState
+from zhifu.payments import DEFAULT_TIMEOUT, MAX_TIMEOUT, NewTrade, TradeState
 
 router = APIRouter(prefix="/v1/merchant/trades", tags=["merchant trades"])
 

@@ -12,7 +12,7 @@ from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.schemas import MAX_ID, Amount
 from zhifu.merchants import Merchant
-from zhifu.payments.model import Trade
+from zhifu.payments import Trade
 from zhifu.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["pay"])

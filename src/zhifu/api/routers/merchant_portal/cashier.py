@@ -29,9 +29,8 @@ from zhifu.api.routers.merchant_portal.common import (
 )
 from zhifu.errors import InvalidStateTransition, ZhifuError
 from zhifu.identity import mask_phone
+from zhifu.payments import Trade, TradeNotFound
 from zhifu.payments.acquiring import Order
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.model import Trade
 from zhifu.web import codes, pages
 from zhifu.web.forms import Errors, parse_amount, refusal, required
 from zhifu.web.i18n import N_

@@ -26,7 +26,7 @@ from zhifu.api.schemas import MAX_ID
 from zhifu.errors import NotFound, ZhifuError
 from zhifu.events import DeliveryState
 from zhifu.merchants import ApiKey, Webhook
-from zhifu.payments.states import EVENT_TYPES
+from zhifu.payments import EVENT_TYPES
 from zhifu.web.forms import Errors, refusal
 from zhifu.web.i18n import N_
 from zhifu.web.session import new_form_key, see_other, valid_form_key

@@ -30,9 +30,7 @@ from zhifu.api.schemas import MAX_ID
 from zhifu.errors import ZhifuError
 from zhifu.identity import mask_phone
 from zhifu.money import check_minor, format_decimal
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.model import Trade
-from zhifu.payments.refunds import Refund
+from zhifu.payments import Refund, Trade, TradeNotFound
 from zhifu.reporting import TradeQuery
 from zhifu.web.forms import Errors, parse_amount, refusal
 from zhifu.web.i18n import N_

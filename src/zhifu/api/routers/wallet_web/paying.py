@@ -34,9 +34,8 @@ from zhifu.api.routers.wallet_web.common import (
 from zhifu.errors import ZhifuError
 from zhifu.identity import User
 from zhifu.money import format_decimal
+from zhifu.payments import Trade, TradeNotFound
 from zhifu.payments.acquiring import CODE_STEP_SECONDS, PaymentCodesExhausted, Scanned
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.model import Trade
 from zhifu.web import codes
 from zhifu.web.forms import Errors, PayForm, error_message, parse_amount, refusal
 from zhifu.web.i18n import N_
