@@ -57,7 +57,7 @@ async def sale(runtime: Runtime, shop: Shop, merchant: Merchant, amount: int, **
     buyer = await shop.consumer(balance=amount)
     order = NewTrade(out_trade_no=uuid.uuid4().hex, amount=amount, subject="茶 tea", **more)
     trade = await runtime.payments.trades.create(merchant, order)
-    await runtime.payments.pay(trade.trade_no, buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(trade.trade_no, buyer, pin=PIN)
     return await runtime.payments.trades.get(merchant.id, trade_no=trade.trade_no)
 
 

@@ -33,7 +33,7 @@ async def paid_trade(alipay: AlipayTestClient, runtime: Runtime, shop: Shop) -> 
     waiting = await alipay.call("alipay.trade.query", {"out_trade_no": asked["out_trade_no"]})
     assert waiting["trade_status"] == "WAIT_BUYER_PAY" and waiting["receipt_amount"] == "0.00"
     buyer = await shop.consumer(balance=50_000)
-    await runtime.payments.pay(waiting["trade_no"], buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(waiting["trade_no"], buyer, pin=PIN)
     return {**asked, "trade_no": waiting["trade_no"], "buyer": buyer}
 
 
@@ -48,7 +48,7 @@ async def test_precreate_pay_query_in_each_request_style(
     query = {"out_trade_no": asked["out_trade_no"]}
     waiting = await alipay.call("alipay.trade.query", query, style=style)
     buyer = await shop.consumer()
-    await runtime.payments.pay(waiting["trade_no"], buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(waiting["trade_no"], buyer, pin=PIN)
     paid = await alipay.call("alipay.trade.query", query, style=style)
     assert paid["code"] == "10000" and "sub_code" not in paid
     assert paid["trade_status"] == "TRADE_SUCCESS"
@@ -246,7 +246,7 @@ async def test_a_payment_above_the_password_free_allowance_waits_for_the_buyer(
     waiting = await alipay.call("alipay.trade.pay", asked)
     assert (waiting["code"], waiting["trade_status"]) == ("10003", "WAIT_BUYER_PAY")
     assert "sub_code" not in waiting and "gmt_payment" not in waiting
-    await runtime.payments.pay(waiting["trade_no"], buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(waiting["trade_no"], buyer, pin=PIN)
     paid = await alipay.call("alipay.trade.query", {"trade_no": waiting["trade_no"]})
     assert paid["trade_status"] == "TRADE_SUCCESS"
 

@@ -260,7 +260,7 @@ async def test_an_rsa_apps_notifications_and_answers_are_signed_rsa(
     assert made["code"] == "10000", made
     buyer = await zhifu.shop.consumer()
     trade = await zhifu.runtime.payments.trades.get(merchant_id, out_trade_no=made["out_trade_no"])
-    await zhifu.runtime.payments.pay(trade.trade_no, buyer, pin=PIN)
+    await zhifu.runtime.payments.paying.pay_trade(trade.trade_no, buyer, pin=PIN)
     await zhifu.deliver()
     (request,) = receiver.received
     fields = form_fields(request.body)

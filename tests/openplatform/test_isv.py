@@ -108,7 +108,7 @@ async def test_an_isv_trades_for_the_merchant_who_authorised_it(
     assert_refused(own, "40004", "ACQ.TRADE_NOT_EXIST")
 
     buyer = await shop.consumer()
-    await runtime.payments.pay(trade.trade_no, buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(trade.trade_no, buyer, pin=PIN)
     refund = {**ref, "refund_amount": "5.00", "out_request_no": "r1"}
     refunded = await isv.call("alipay.trade.refund", refund, app_auth_token=token)
     assert (refunded["fund_change"], refunded["refund_fee"]) == ("Y", "5.00")

@@ -70,7 +70,7 @@ async def paid_trade(
         out_trade_no=biz["out_trade_no"],
     )
     buyer = await zhifu.shop.consumer()
-    await zhifu.runtime.payments.pay(trade.trade_no, buyer, pin=PIN)
+    await zhifu.runtime.payments.paying.pay_trade(trade.trade_no, buyer, pin=PIN)
     return trade.trade_no, buyer
 
 

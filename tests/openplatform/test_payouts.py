@@ -30,7 +30,7 @@ async def sell(runtime: Runtime, shop: Shop, merchant: Merchant, amount: int) ->
     buyer = await shop.consumer(balance=amount)
     sale = NewTrade(out_trade_no=uuid.uuid4().hex, amount=amount, subject="tea")
     trade = await runtime.payments.trades.create(merchant, sale)
-    await runtime.payments.pay(trade.trade_no, buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(trade.trade_no, buyer, pin=PIN)
 
 
 @pytest.fixture

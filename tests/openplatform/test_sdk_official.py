@@ -110,7 +110,7 @@ async def test_qr_order_paid_in_the_app_then_created_and_closed(
     assert (waiting["trade_status"], waiting["receipt_amount"]) == ("WAIT_BUYER_PAY", "0.00")
 
     buyer = await Shop(runtime).consumer(balance=50_000)
-    await runtime.payments.pay(waiting["trade_no"], buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(waiting["trade_no"], buyer, pin=PIN)
     (paid,) = succeeded(app.run(call("alipay.trade.query", {"trade_no": waiting["trade_no"]})))
     assert paid["trade_status"] == "TRADE_SUCCESS"
     assert paid["total_amount"] == paid["receipt_amount"] == "100.00"
@@ -461,7 +461,7 @@ async def test_an_rsa_app_through_the_sdk(
         (await runtime.openplatform.apps.get(app.job["app_id"])).merchant_id,
         out_trade_no=made["out_trade_no"],
     )
-    await runtime.payments.pay(trade.trade_no, await Shop(runtime).consumer(), pin=PIN)
+    await runtime.payments.paying.pay_trade(trade.trade_no, await Shop(runtime).consumer(), pin=PIN)
     notified = await inbox.next()
     assert notified["sign_type"] == "RSA"
     assert app.run({"verify": notified}) == [{"verified": True}]

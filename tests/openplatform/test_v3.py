@@ -52,7 +52,7 @@ async def test_precreate_query_refund_through_v3(
     waiting = await v3.curl("GET", "/v3/alipay/trade/query", query=ref)
     assert waiting.data["trade_status"] == "WAIT_BUYER_PAY"
     buyer = await shop.consumer(balance=50_000)
-    await runtime.payments.pay(waiting.data["trade_no"], buyer, pin=PIN)
+    await runtime.payments.paying.pay_trade(waiting.data["trade_no"], buyer, pin=PIN)
     paid = await v3.curl("GET", "/v3/alipay/trade/query", query=ref)
     assert (paid.data["trade_status"], paid.data["receipt_amount"]) == ("TRADE_SUCCESS", "100.00")
 

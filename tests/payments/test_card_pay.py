@@ -57,7 +57,7 @@ async def test_card_payment_charges_the_card_and_pays_the_trade(shop: Shop) -> N
     buyer = await shop.consumer(balance=0)
     card_id = await link(runtime, buyer)
     trade = await waiting_trade(shop, 10_000)
-    result = await runtime.payments.pay(
+    result = await runtime.payments.paying.pay_trade(
         trade.trade_no, buyer, funding="card", card_id=card_id, pin=PIN
     )
     assert (result.status, result.trade.state, result.trade.fee) == ("paid", "TRADE_SUCCESS", 60)
@@ -131,16 +131,18 @@ async def test_funding_source_must_be_named_properly(shop: Shop) -> None:
     buyer = await shop.consumer(balance=5_000)
     trade = await waiting_trade(shop, 1_000)
     with pytest.raises(InvalidRequest):
-        await payments.pay(trade.trade_no, buyer, funding="card")
+        await payments.paying.pay_trade(trade.trade_no, buyer, funding="card")
     with pytest.raises(InvalidRequest):
-        await payments.pay(trade.trade_no, buyer, funding="wallet", card_id=1)
-    paid = await payments.pay(trade.trade_no, buyer, pin=PIN)
+        await payments.paying.pay_trade(trade.trade_no, buyer, funding="wallet", card_id=1)
+    paid = await payments.paying.pay_trade(trade.trade_no, buyer, pin=PIN)
     assert (paid.status, paid.trade.state, paid.card_payment) == ("paid", "TRADE_SUCCESS", None)
     # The trade number is the idempotency key: the buyer paying again gets the trade back.
-    again = await payments.pay(trade.trade_no, buyer, funding="card", card_id=1, pin=PIN)
+    again = await payments.paying.pay_trade(
+        trade.trade_no, buyer, funding="card", card_id=1, pin=PIN
+    )
     assert (again.status, again.trade.paid_at) == ("paid", paid.trade.paid_at)
     with pytest.raises(TradePaid):
-        await payments.pay(trade.trade_no, await shop.consumer(balance=5_000), pin=PIN)
+        await payments.paying.pay_trade(trade.trade_no, await shop.consumer(balance=5_000), pin=PIN)
     assert await shop.wallet_balance(buyer) == 4_000
 
 
@@ -159,7 +161,9 @@ async def test_bank_timeout_then_the_worker_pays_the_trade(timed_shop: Shop) -> 
     buyer = await timed_shop.consumer(balance=0)
     slow = await link(runtime, buyer, "0004")
     trade = await waiting_trade(timed_shop, 4_200)
-    result = await runtime.payments.pay(trade.trade_no, buyer, funding="card", card_id=slow)
+    result = await runtime.payments.paying.pay_trade(
+        trade.trade_no, buyer, funding="card", card_id=slow
+    )
     assert (result.status, result.trade.state) == ("pending", "WAIT_BUYER_PAY")
     other = await link(runtime, buyer)
     with pytest.raises(CardPaymentInProgress):

@@ -96,7 +96,7 @@ async def test_above_the_allowance_the_trade_waits_and_the_code_is_spent(shop: S
     with pytest.raises(PaymentCodeUsed):
         await methods.pay_with_code(merchant, order(10), code)
     assert [t.trade_no for t in await methods.awaiting_buyer(buyer)] == [waiting.trade_no]
-    paid = (await shop.runtime.payments.pay(waiting.trade_no, buyer, pin=PIN)).trade
+    paid = (await shop.runtime.payments.paying.pay_trade(waiting.trade_no, buyer, pin=PIN)).trade
     assert paid.state == "TRADE_SUCCESS" and not paid.password_free
     assert await methods.awaiting_buyer(buyer) == []
     assert await shop.wallet_balance(buyer) == 50_000

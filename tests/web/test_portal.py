@@ -103,7 +103,7 @@ class Portal:
             merchant, Order(out_trade_no=uuid.uuid4().hex, amount=amount, subject="Dan dan mian")
         )
         buyer = await self.buyer()
-        await self.runtime.payments.pay(made.trade.trade_no, buyer, pin=PIN)
+        await self.runtime.payments.paying.pay_trade(made.trade.trade_no, buyer, pin=PIN)
         return made.trade, buyer
 
     async def wallet(self, user_id: int) -> int:
@@ -294,7 +294,7 @@ async def test_cashier_makes_one_trade_and_shows_it_paid(portal: Portal) -> None
     buyer = await portal.buyer()
     scanned = await portal.runtime.payments.methods.scan(buyer, payload)
     assert scanned.trade is not None and scanned.trade.trade_no == trade_no
-    await portal.runtime.payments.pay(trade_no, buyer, pin=PIN)
+    await portal.runtime.payments.paying.pay_trade(trade_no, buyer, pin=PIN)
     paid = await browser.http.get(status_url)
     assert 'data-state="TRADE_SUCCESS"' in paid.text and 'data-final="true"' in paid.text
     assert "¥25.80" in paid.text

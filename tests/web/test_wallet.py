@@ -357,7 +357,9 @@ async def test_a_consumer_sees_none_of_anothers_things(wallets: Wallets) -> None
     order = await wallets.runtime.funding.topup(alice.user_id, card.id, 500, "CNY", "t1")
     merchant = await wallets.merchant()
     trade, _ = await wallets.qr_trade(merchant, 700)
-    paid = (await wallets.runtime.payments.pay(trade.trade_no, alice.user_id, pin=PIN)).trade
+    paid = (
+        await wallets.runtime.payments.paying.pay_trade(trade.trade_no, alice.user_id, pin=PIN)
+    ).trade
     mallory = await wallets.person()
     for path in (
         f"/wallet/bills/{receipt.entry_id}",

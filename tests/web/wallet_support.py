@@ -125,7 +125,7 @@ class Wallets:
             out_trade_no=uuid.uuid4().hex, amount=amount, subject="Teapot", escrow=True
         )
         trade = await self.runtime.payments.trades.create(merchant, request)
-        paid = await self.runtime.payments.pay(trade.trade_no, buyer.user_id, pin=PIN)
+        paid = await self.runtime.payments.paying.pay_trade(trade.trade_no, buyer.user_id, pin=PIN)
         return paid.trade
 
     async def books_balance(self) -> None:

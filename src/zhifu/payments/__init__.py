@@ -14,7 +14,6 @@ from zhifu.payments.card_pay import (
     CardPaymentInProgress,
     CardPaymentState,
     ChargedToWallet,
-    FundingSource,
     PaymentResult,
 )
 from zhifu.payments.errors import (
@@ -39,6 +38,7 @@ from zhifu.payments.errors import (
 from zhifu.payments.model import COLUMNS as TRADE_COLUMNS
 from zhifu.payments.model import DEFAULT_TIMEOUT, MAX_TIMEOUT, NewTrade, Trade, trade_from_row
 from zhifu.payments.model import METHODS as TRADE_METHODS
+from zhifu.payments.pay import FundingSource, Paying
 from zhifu.payments.payouts import NewPayout, Payout, PayoutExists, PayoutNotFound
 from zhifu.payments.refunds import Refund
 from zhifu.payments.service import Payments
@@ -67,6 +67,7 @@ __all__ = [
     "MerchantInsufficientFunds",
     "NewPayout",
     "NewTrade",
+    "Paying",
     "PaymentCodeExpired",
     "PaymentResult",
     "Payments",

@@ -31,14 +31,12 @@ from zhifu.db.database import Conn, Database
 from zhifu.db.due import DuePolling, claim_due
 from zhifu.errors import (
     Conflict,
-    InvalidRequest,
     InvalidStateTransition,
     ServiceUnavailable,
     ZhifuError,
 )
 from zhifu.funding import FundingOrder, FundingService, OrderState
 from zhifu.logging import get_logger
-from zhifu.payments.errors import TradePaid
 from zhifu.payments.model import Trade
 from zhifu.payments.trades import TradeService
 
@@ -52,8 +50,6 @@ CHECKS = DuePolling(
     "card_payment", "state = 'charging'", "checks", "next_check_at", CHECK_FIRST, CHECK_MOST
 )
 FUNDING_REVIEW = "funding_review"
-
-FundingSource = Literal["wallet", "card"]
 
 
 class CardPaymentState(StrEnum):
@@ -183,31 +179,6 @@ class CardPayments:
         self.clock = clock
         self.trades = trades
         self.funding = funding
-
-    async def pay_trade(
-        self,
-        trade_no: str,
-        buyer_user_id: int,
-        *,
-        funding: FundingSource = "wallet",
-        card_id: int | None = None,
-        pin: str | None = None,
-        method: str = "wallet",
-    ) -> PaymentResult:
-        """Pay a waiting trade from the wallet or a linked card. The trade number is the
-        idempotency key: paying a trade this buyer already paid returns it."""
-        try:
-            if funding == "card" and card_id is not None:
-                return await self.pay(trade_no, buyer_user_id, card_id, pin=pin, method=method)
-            if funding != "wallet" or card_id is not None:
-                raise InvalidRequest("funding is 'wallet', or 'card' with a card_id")
-            trade = await self.trades.pay(trade_no, buyer_user_id, pin=pin, method=method)
-            return PaymentResult("paid", trade)
-        except TradePaid:
-            trade = await self.trades.by_trade_no(trade_no)
-            if trade.buyer_user_id != buyer_user_id:
-                raise
-            return PaymentResult("paid", trade)
 
     async def pay(
         self,

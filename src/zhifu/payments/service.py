@@ -14,8 +14,9 @@ from zhifu.funding import FundingService
 from zhifu.identity import UserService
 from zhifu.merchants import MerchantNotifications, MerchantService, PortalLogins
 from zhifu.payments.acquiring import DeviceService, PaymentMethods
-from zhifu.payments.card_pay import CardPayments, FundingSource, PaymentResult
+from zhifu.payments.card_pay import CardPayments
 from zhifu.payments.escrow import EscrowService
+from zhifu.payments.pay import Paying
 from zhifu.payments.payouts import PayoutService
 from zhifu.payments.refunds import RefundService
 from zhifu.payments.states import EVENT_TYPES
@@ -31,6 +32,7 @@ class Payments:
     escrow: EscrowService
     notifications: MerchantNotifications
     cards: CardPayments
+    paying: Paying
     devices: DeviceService
     methods: PaymentMethods
     payouts: PayoutService
@@ -52,6 +54,7 @@ class Payments:
         trades = TradeService(db, clock, merchants, users, destinations=destinations)
         lifecycle = TradeLifecycle(db, clock, trades)
         devices = DeviceService(db, clock)
+        cards = CardPayments(db, clock, trades, funding)
         return cls(
             merchants=merchants,
             trades=trades,
@@ -59,7 +62,8 @@ class Payments:
             refunds=RefundService(db, clock, trades, lifecycle),
             escrow=EscrowService(db, clock, trades),
             notifications=MerchantNotifications(db, clock, EVENT_TYPES, destinations=destinations),
-            cards=CardPayments(db, clock, trades, funding),
+            cards=cards,
+            paying=Paying(trades, cards),
             devices=devices,
             methods=PaymentMethods(db, clock, users, merchants, trades, devices),
             payouts=PayoutService(db, clock),
@@ -74,19 +78,3 @@ class Payments:
             ("auto-confirm-escrow", 60.0, self.escrow.auto_confirm_due),
             ("complete-card-payments", 1.0, self.cards.complete_due),
         ]
-
-    async def pay(
-        self,
-        trade_no: str,
-        buyer_user_id: int,
-        *,
-        funding: FundingSource = "wallet",
-        card_id: int | None = None,
-        pin: str | None = None,
-        method: str = "wallet",
-    ) -> PaymentResult:
-        """The consumer pays a waiting trade from the wallet balance or from a linked
-        card, with the PIN or within the password-free allowance (see card_pay.py)."""
-        return await self.cards.pay_trade(
-            trade_no, buyer_user_id, funding=funding, card_id=card_id, pin=pin, method=method
-        )

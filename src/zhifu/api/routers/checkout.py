@@ -346,7 +346,7 @@ def error_message(error: ZhifuError) -> str:
 async def after_refusal(visit: Visit, trade_no: str, form: PayForm, error: ZhifuError) -> Response:
     """The page after a payment was refused: the trade as it now stands, with the reason
     next to its field. (A trade this buyer already paid, as on a double submission, is
-    no refusal: Payments.pay returns it and the buyer lands where the first went.)"""
+    no refusal: Payments.paying.pay_trade returns it and the buyer lands where the first went.)"""
     trade = await _trade(visit.runtime, trade_no)
     if trade is None or isinstance(error, TradeNotFound):
         return not_found(visit)
@@ -428,7 +428,7 @@ async def pay(
     if form.errors:
         return await page_for(visit, trade, form, status=422)
     try:
-        result = await visit.runtime.payments.pay(
+        result = await visit.runtime.payments.paying.pay_trade(
             trade_no,
             visit.user.id,
             funding=form.funding,

@@ -174,7 +174,7 @@ async def pay_trade(
     within the password-free allowance. The trade number is the idempotency key: paying
     a trade the user already paid returns it. 202 while the bank confirms a card charge."""
     body = body or PayRequest()
-    result = await runtime.payments.pay(
+    result = await runtime.payments.paying.pay_trade(
         trade_no, user.id, funding=body.funding, card_id=body.card_id, pin=body.pin
     )
     if result.status == "pending":

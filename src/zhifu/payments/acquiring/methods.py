@@ -4,8 +4,9 @@ the consumer's payment code, and tap-to-pay.
 Merchant-presented QR. `precreate` makes a trade and its EMVCo payload (dynamic: it
 names the trade and its amount); a store's static payload names the merchant and store
 and the consumer types the amount. The consumer `scan`s a payload to see whom and what
-they pay, then pays the trade (`Payments.pay`) or, for a static code, `pay_static`, which
-makes the trade and pays it in one transaction under the consumer's idempotency key.
+they pay, then pays the trade (`Payments.paying.pay_trade`) or, for a static code,
+`pay_static`, which makes the trade and pays it in one transaction under the consumer's
+idempotency key.
 
 Payment code and tap. The merchant's terminal submits the consumer's one-time
 credential with the order; both go through one path, `_charge`, in one transaction:

@@ -2,10 +2,10 @@
 
 Scanning reads the code's text (pasted, or decoded on the server from an uploaded
 picture) with PaymentMethods.scan. A dynamic code names a trade: its page shows the
-merchant and amount and pays with the PIN through Payments.pay, whose idempotency key is
-the trade itself (a trade the buyer already paid is returned, not paid again). A static
-code asks for the amount, then a confirmation whose form key is the idempotency key of
-PaymentMethods.pay_static. A pasted checkout link opens the hosted checkout.
+merchant and amount and pays with the PIN through Payments.paying.pay_trade, whose
+idempotency key is the trade itself (a trade the buyer already paid is returned, not paid
+again). A static code asks for the amount, then a confirmation whose form key is the
+idempotency key of PaymentMethods.pay_static. A pasted checkout link opens the hosted checkout.
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ async def pay_trade(
         errors = {name: visit._(message) for name, message in form.errors.items()}
         return await trade_page(visit, user, trade, source=source, errors=errors, status=422)
     try:
-        await visit.runtime.payments.pay(
+        await visit.runtime.payments.paying.pay_trade(
             trade_no, user.id, funding=form.funding, card_id=form.card_id,
             pin=form.pin or None, method="qr",
         )  # fmt: skip
