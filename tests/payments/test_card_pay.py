@@ -17,11 +17,14 @@ from zhifu.payments.card_pay import (
     CHECK_FIRST,
     CardDeclined,
     CardPaymentInProgress,
+    CardPayments,
     CardPaymentState,
+    PaymentResult,
     check_transition,
 )
 from zhifu.payments.errors import PinRequired, TradePaid
 from zhifu.payments.model import NewTrade, Trade
+from zhifu.payments.pay import Paying
 from zhifu.runtime import Runtime
 
 
@@ -124,6 +127,26 @@ async def test_pin_and_card_are_checked_before_the_card_is_charged(shop: Shop) -
     assert await topups(runtime, buyer) == [] and await topups(runtime, stranger) == []
     refused = await runtime.payments.cards.latest(trade.trade_no, stranger)
     assert refused is not None and refused.failure_code == "not_found"
+
+
+class _RefusingCards(CardPayments):
+    """Card payments that must not be asked: the wallet pays without them."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def pay(self, *args: object, **kwargs: object) -> PaymentResult:
+        raise AssertionError("a wallet payment went through card payments")
+
+
+async def test_a_wallet_payment_does_not_pass_through_card_payments(shop: Shop) -> None:
+    buyer = await shop.consumer(balance=5_000)
+    trade = await waiting_trade(shop, 1_000)
+    paying = Paying(shop.runtime.payments.trades, _RefusingCards())
+    paid = await paying.pay_trade(trade.trade_no, buyer, pin=PIN)
+    assert (paid.status, paid.trade.state, paid.card_payment) == ("paid", "TRADE_SUCCESS", None)
+    with pytest.raises(AssertionError):
+        await paying.pay_trade(trade.trade_no, buyer, funding="card", card_id=1, pin=PIN)
 
 
 async def test_funding_source_must_be_named_properly(shop: Shop) -> None:
