@@ -158,7 +158,7 @@ class KycService:
             earlier = await idempotency.replayed(conn, scope, idempotency_key, {"tier": tier})
             if earlier is not None:
                 return int(earlier["request_id"])
-            user = await self.users.get(user_id)
+            user = await self.users.get(user_id, conn)
             if tier <= user.kyc_tier:
                 raise KycTierNotHigher(
                     f"you are at tier {user.kyc_tier} already", kyc_tier=user.kyc_tier

@@ -241,10 +241,14 @@ class UserService:
 
     # Looking users up.
 
-    async def get(self, user_id: int) -> User:
-        row = await self.db.fetch_one(
-            f"select {_USER_COLUMNS} from app_user where id = %s", (user_id,)
-        )
+    async def get(self, user_id: int, conn: Conn | None = None) -> User:
+        """The user; inside a transaction, pass its connection (`conn`) rather than take
+        a second one from the pool."""
+        sql = f"select {_USER_COLUMNS} from app_user where id = %s"
+        if conn is None:
+            row = await self.db.fetch_one(sql, (user_id,))
+        else:
+            row = await (await conn.execute(sql, (user_id,))).fetchone()
         if row is None:
             raise NotFound(f"user {user_id} does not exist")
         return _user(row)
