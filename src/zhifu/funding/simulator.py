@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
-from zhifu.config import Settings
 from zhifu.db.database import Conn, Database
 from zhifu.funding.bank import (
     BankCallback,
@@ -45,6 +44,7 @@ from zhifu.funding.bank import (
     PayoutRequest,
     ReferenceReused,
 )
+from zhifu.funding.settings import BankSimulatorSettings
 from zhifu.logging import get_logger
 
 log = get_logger("zhifu.bank.simulator")
@@ -162,14 +162,16 @@ class BankSimulator:
         self._closed_days: set[date] = set()
 
     @classmethod
-    def from_settings(cls, db: Database, clock: Clock, settings: Settings) -> BankSimulator:
+    def from_settings(
+        cls, db: Database, clock: Clock, settings: BankSimulatorSettings, data_dir: Path
+    ) -> BankSimulator:
         """The simulator of an installation: statements under <data-dir>/bank/statements."""
         return cls(
             db,
             clock,
-            settings.data_dir / "bank" / "statements",
-            latency=settings.bank_latency_ms / 1000,
-            settle_delay=timedelta(seconds=settings.bank_settle_delay_s),
+            data_dir / "bank" / "statements",
+            latency=settings.latency_ms / 1000,
+            settle_delay=timedelta(seconds=settings.settle_delay_s),
         )
 
     def on_callback(self, handler: BankCallback) -> None:
