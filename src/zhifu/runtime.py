@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from zhifu.clock import Clock, SystemClock
 from zhifu.db import Database
+from zhifu.db.due import Job
 from zhifu.db.embedded import embedded_running, restart_embedded, start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
-from zhifu.db.throttle import forget_old
 from zhifu.errors import ServiceUnavailable
 from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
@@ -33,11 +32,10 @@ from zhifu.payments.service import Payments
 from zhifu.settings import Settings
 from zhifu.transfers import TransferService
 
+__all__ = ["Job", "Runtime", "resolve_database_url"]
+
 log = get_logger("zhifu.runtime")
 WATCH_INTERVAL = 1.0  # seconds between looks at the embedded server
-
-# A background job: a name, how often it runs (seconds), and the work (returns a count).
-Job = tuple[str, float, Callable[[], Awaitable[int]]]
 
 
 async def resolve_database_url(settings: Settings) -> str:
@@ -103,14 +101,15 @@ class Runtime:
         )
         await runtime.openplatform.keys.current()  # the platform key pair, made on first start
         bank.on_callback(runtime.funding.on_bank_callback)
-        runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
-        runtime.jobs.append(("deliver-webhooks", 0.5, runtime.webhooks.run_once))
-        runtime.jobs.append(("finish-funding-orders", 1.0, runtime.funding.resolve_pending))
-        runtime.jobs.append(("bank-simulator-callbacks", 0.5, bank.deliver_callbacks))
-        runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
-        runtime.jobs.extend(runtime.payments.jobs())
-        runtime.jobs.append(("kyc-checks", 5.0, runtime.kyc.run_checks))
-        runtime.jobs.append(("forget-old-attempts", 3600.0, lambda: forget_old(db, clock.now())))
+        runtime.jobs = [  # each capability lists its own
+            *ledger.jobs(),
+            *runtime.webhooks.jobs(),
+            *funding.jobs(),
+            *bank.jobs(),
+            *payments.jobs(),
+            *runtime.kyc.jobs(),
+            *users.jobs(),
+        ]
         return runtime
 
     async def watch_database(self, stop: asyncio.Event) -> None:

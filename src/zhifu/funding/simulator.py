@@ -33,6 +33,7 @@ from typing import Any
 
 from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
 from zhifu.db.database import Conn, Database
+from zhifu.db.due import Job
 from zhifu.funding.bank import (
     BankCallback,
     BankRequest,
@@ -173,6 +174,12 @@ class BankSimulator:
             latency=settings.latency_ms / 1000,
             settle_delay=timedelta(seconds=settings.settle_delay_s),
         )
+
+    def jobs(self) -> list[Job]:
+        return [
+            ("bank-simulator-callbacks", 0.5, self.deliver_callbacks),
+            ("bank-simulator-statements", 60.0, self.write_statements),
+        ]
 
     def on_callback(self, handler: BankCallback) -> None:
         self._handlers.append(handler)
