@@ -77,7 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         InputGuard,
-        max_body_bytes=runtime.settings.max_body_bytes,
+        max_body_bytes=runtime.settings.server.max_body_bytes,
         body_limits={"/wallet/scan": paying.SCAN_MAX_BODY_BYTES},
         # the Alipay doors check their own parameters and answer in Alipay's form
         exempt=["/gateway.do", "/v3/alipay/"],

@@ -49,13 +49,14 @@ from zhifu.benchmarks.payments import (
     verify_ledger,
 )
 from zhifu.clock import SystemClock
-from zhifu.config import Settings
 from zhifu.db.embedded import start_embedded
+from zhifu.db.settings import DatabaseSettings
 from zhifu.money import format_decimal
 from zhifu.openplatform.signing import canonical_string, load_public_key, public_pem, sign, verify
 from zhifu.payments import paycode
 from zhifu.payments.devices import MAX_ACTIVE_DEVICES
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 CLIENTS = 8
 AMOUNT = 1  # fen
@@ -271,7 +272,9 @@ def run_gateway_bench(
     bench_url = fresh_database(server_url)
 
     async def prepare() -> Cast:
-        runtime = await Runtime.start(Settings(database_url=bench_url, data_dir=work_dir))
+        runtime = await Runtime.start(
+            Settings(db=DatabaseSettings(database_url=bench_url, data_dir=work_dir))
+        )
         try:
             return await _cast(runtime, clients, devices_needed(seconds, clients))
         finally:

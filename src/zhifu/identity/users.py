@@ -11,7 +11,8 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
-from zhifu.db.throttle import Lockout, RateLimit, RateLimiter
+from zhifu.db.due import Job
+from zhifu.db.throttle import Lockout, RateLimit, RateLimiter, forget_old
 from zhifu.errors import (
     CurrentPinRequired,
     NotFound,
@@ -115,6 +116,14 @@ class UserService:
         self.rate_limiter = RateLimiter(db, clock)
         self._wallets: dict[tuple[int, str], int] = {}
         self._phones: dict[int, str] = {}
+
+    def jobs(self) -> list[Job]:
+        # The failed-attempt records of every sign-in and rate limit (zhifu.db.throttle),
+        # cleared once for all of them here, where consumers sign in.
+        return [("forget-old-attempts", 3600.0, self._forget_old_attempts)]
+
+    async def _forget_old_attempts(self) -> int:
+        return await forget_old(self.db, self.clock.now())
 
     # Sign-up and sessions.
 
