@@ -16,7 +16,7 @@ from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import ZhifuError
 from zhifu.money import CURRENCIES, parse_decimal
 from zhifu.payments.card_pay import FundingSource
-from zhifu.web.i18n import N_
+from zhifu.web.kit.i18n import N_
 
 Errors = dict[str, str]
 Gettext = Callable[[str], str]

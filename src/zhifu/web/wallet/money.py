@@ -10,7 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.errors import NotFound, ZhifuError
+from zhifu.funding import FundingOrder
+from zhifu.identity import Card, User
+from zhifu.money import format_decimal
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.forms import Errors, parse_amount, refusal, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.wallet.common import (
     PREFIX,
     Confirmation,
     FormField,
@@ -22,14 +30,6 @@ from zhifu.api.routers.wallet_web.common import (
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.errors import NotFound, ZhifuError
-from zhifu.funding import FundingOrder
-from zhifu.identity import Card, User
-from zhifu.money import format_decimal
-from zhifu.web.forms import Errors, parse_amount, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 

@@ -9,7 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import ZhifuError
+from zhifu.web.kit.forms import Errors, refusal, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other
+from zhifu.web.portal.common import (
     PREFIX,
     FormField,
     PortalVisit,
@@ -17,10 +21,6 @@ from zhifu.api.routers.merchant_portal.common import (
     form_expired,
     render,
 )
-from zhifu.errors import ZhifuError
-from zhifu.web.forms import Errors, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
 
 router = APIRouter()
 

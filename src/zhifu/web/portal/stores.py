@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import NotFound
+from zhifu.web.kit import codes
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.forms import Errors
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
     PREFIX,
     FormField,
     PortalVisit,
@@ -17,12 +23,6 @@ from zhifu.api.routers.merchant_portal.common import (
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.errors import NotFound
-from zhifu.web import codes
-from zhifu.web.forms import Errors
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@
 
 The session is the token of UserService.login in the cookie `zhifu_session` (HttpOnly,
 SameSite=Lax, Path=/checkout; Secure when the request came over https, so behind a TLS
-proxy run uvicorn with --proxy-headers). Every form carries a CSRF token (zhifu.web.csrf);
+proxy run uvicorn with --proxy-headers). Every form carries a CSRF token (zhifu.web.kit.csrf);
 a missing or wrong one is refused with 403. A double submission pays once: the second
 finds the trade paid by the same buyer and lands where the first did.
 """
@@ -26,7 +26,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.deps import RuntimeDep
 from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import RateLimited, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import Card, User
@@ -35,9 +34,10 @@ from zhifu.payments.errors import TradeClosed, TradeExpired, TradeNotFound, Trad
 from zhifu.payments.model import Trade
 from zhifu.payments.states import TradeState
 from zhifu.runtime import Runtime
-from zhifu.web import pages, session
-from zhifu.web.forms import PayForm
-from zhifu.web.session import see_other
+from zhifu.web.kit import pages, session
+from zhifu.web.kit.deps import RuntimeDep
+from zhifu.web.kit.forms import PayForm
+from zhifu.web.kit.session import see_other
 
 router = APIRouter(prefix="/checkout", tags=["checkout"], include_in_schema=False)
 

@@ -4,7 +4,7 @@ payment arrive.
 Creating a sale is PaymentMethods.precreate, the service behind the REST API's
 precreate, with the form's key as the order number (`cashier-<key>`), so a double
 submission makes one trade. The sale's page draws the trade's QR code on the server
-(zhifu.web.codes) and prints the code's text beside it. Its status panel is a fragment
+(zhifu.web.kit.codes) and prints the code's text beside it. Its status panel is a fragment
 of its own (`/cashier/{trade_no}/status`): static/merchant.js fetches it every 1.5 s and
 swaps it in until the sale is paid or closed; without JavaScript the panel's "Check
 again" link reloads the page.
@@ -18,7 +18,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import InvalidStateTransition, ZhifuError
+from zhifu.identity import mask_phone
+from zhifu.payments.errors import TradeNotFound
+from zhifu.payments.methods import Order
+from zhifu.payments.model import Trade
+from zhifu.web.kit import codes, pages
+from zhifu.web.kit.forms import Errors, parse_amount, refusal, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
     PREFIX,
     FormField,
     PortalVisit,
@@ -27,15 +36,6 @@ from zhifu.api.routers.merchant_portal.common import (
     not_found,
     render,
 )
-from zhifu.errors import InvalidStateTransition, ZhifuError
-from zhifu.identity import mask_phone
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.methods import Order
-from zhifu.payments.model import Trade
-from zhifu.web import codes, pages
-from zhifu.web.forms import Errors, parse_amount, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import RateLimited, SignInLocked, Unauthorized
+from zhifu.payments.merchant_reports import TradeQuery
+from zhifu.web.kit import session
+from zhifu.web.kit.charts import bar_chart
+from zhifu.web.kit.forms import Errors, error_message, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other
+from zhifu.web.portal.common import (
     HOME,
     PREFIX,
     SIGN_IN,
@@ -18,13 +25,6 @@ from zhifu.api.routers.merchant_portal.common import (
     form_expired,
     render,
 )
-from zhifu.api.routers.site import local_path
-from zhifu.errors import RateLimited, SignInLocked, Unauthorized
-from zhifu.payments.merchant_reports import TradeQuery
-from zhifu.web.charts import bar_chart
-from zhifu.web.forms import Errors, error_message, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
 
 router = APIRouter()
 
@@ -34,7 +34,7 @@ Next = Annotated[str | None, Query(max_length=2000)]
 
 
 def _next(target: str | None) -> str:
-    path = local_path(target, HOME)
+    path = session.local_path(target, HOME)
     return path if path.startswith(f"{PREFIX}/") else HOME
 
 

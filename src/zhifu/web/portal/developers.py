@@ -13,7 +13,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import NotFound, ZhifuError
+from zhifu.events import DeliveryState
+from zhifu.payments.merchants import ApiKey
+from zhifu.payments.notifications import EVENT_TYPES, Webhook
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.forms import Errors, refusal
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
     PREFIX,
     FormField,
     PortalVisit,
@@ -22,14 +30,6 @@ from zhifu.api.routers.merchant_portal.common import (
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.errors import NotFound, ZhifuError
-from zhifu.events import DeliveryState
-from zhifu.payments.merchants import ApiKey
-from zhifu.payments.notifications import EVENT_TYPES, Webhook
-from zhifu.web.forms import Errors, refusal
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 

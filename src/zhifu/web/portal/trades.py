@@ -15,7 +15,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import ZhifuError
+from zhifu.identity import mask_phone
+from zhifu.money import check_minor, format_decimal
+from zhifu.payments.errors import TradeNotFound
+from zhifu.payments.merchant_reports import TradeQuery
+from zhifu.payments.model import Trade
+from zhifu.payments.refunds import Refund
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.forms import Errors, parse_amount, refusal
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
     METHOD_NAMES,
     PREFIX,
     STATE_NAMES,
@@ -26,17 +37,6 @@ from zhifu.api.routers.merchant_portal.common import (
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.errors import ZhifuError
-from zhifu.identity import mask_phone
-from zhifu.money import check_minor, format_decimal
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.merchant_reports import TradeQuery
-from zhifu.payments.model import Trade
-from zhifu.payments.refunds import Refund
-from zhifu.web.forms import Errors, parse_amount, refusal
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 

@@ -16,7 +16,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.clock import BUSINESS_TIMEZONE
+from zhifu.errors import NotFound
+from zhifu.identity import User
+from zhifu.ledger import entry as ledger_entry
+from zhifu.money import CURRENCIES
+from zhifu.transfers import StatementItem
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.i18n import N_
+from zhifu.web.wallet.common import (
     KINDS,
     PREFIX,
     VisitDep,
@@ -26,14 +34,6 @@ from zhifu.api.routers.wallet_web.common import (
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.clock import BUSINESS_TIMEZONE
-from zhifu.errors import NotFound
-from zhifu.identity import User
-from zhifu.ledger import entry as ledger_entry
-from zhifu.money import CURRENCIES
-from zhifu.transfers import StatementItem
-from zhifu.web.i18n import N_
 
 router = APIRouter()
 

@@ -1,7 +1,7 @@
 """What every wallet page shares: the signed-in consumer, rendering, money-form keys.
 
 The wallet's cookies live under /wallet: `zhifu_wallet` holds the token of
-UserService.login, `zhifu_csrf` the CSRF nonce (zhifu.web.session). A page for signed-in
+UserService.login, `zhifu_csrf` the CSRF nonce (zhifu.web.kit.session). A page for signed-in
 consumers sends anyone else to the sign-in page and back.
 
 Every money action is two steps. The first form is checked field by field; then a
@@ -20,14 +20,14 @@ from urllib.parse import quote
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhifu.api.deps import RuntimeDep
 from zhifu.identity import Card, User
 from zhifu.runtime import Runtime
 from zhifu.transfers import StatementItem
-from zhifu.web import pages, session
-from zhifu.web.forms import Errors
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other
+from zhifu.web.kit import pages, session
+from zhifu.web.kit.deps import RuntimeDep
+from zhifu.web.kit.forms import Errors
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other
 
 PREFIX = "/wallet"
 SPACE = session.CookieSpace(path=PREFIX, session_cookie="zhifu_wallet")

@@ -2,7 +2,7 @@
 rendering, the navigation, names of states and methods, money-form keys.
 
 The portal's cookies live under /merchant: `zhifu_merchant` holds the token of a portal
-session (PortalLogins.sign_in), `zhifu_csrf` the CSRF nonce (zhifu.web.session). A page
+session (PortalLogins.sign_in), `zhifu_csrf` the CSRF nonce (zhifu.web.kit.session). A page
 for signed-in staff sends anyone else to the sign-in page and back. Every query names
 the signed-in merchant, so another merchant's trade, key or delivery is not found.
 
@@ -21,15 +21,15 @@ from urllib.parse import quote
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhifu.api.deps import RuntimeDep
 from zhifu.errors import Unauthorized
 from zhifu.payments.merchants import Merchant
 from zhifu.payments.portal_logins import PortalUser
 from zhifu.runtime import Runtime
-from zhifu.web import i18n, pages, session
-from zhifu.web.forms import Errors
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
+from zhifu.web.kit import i18n, pages, session
+from zhifu.web.kit.deps import RuntimeDep
+from zhifu.web.kit.forms import Errors
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other
 
 PREFIX = "/merchant"
 SPACE = session.CookieSpace(path=PREFIX, session_cookie="zhifu_merchant")

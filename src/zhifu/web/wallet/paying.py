@@ -18,7 +18,19 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.errors import ZhifuError
+from zhifu.identity import User
+from zhifu.money import format_decimal
+from zhifu.payments import paycode
+from zhifu.payments.devices import PaymentCodesExhausted
+from zhifu.payments.errors import TradeNotFound
+from zhifu.payments.methods import Scanned
+from zhifu.payments.model import Trade
+from zhifu.web.kit import codes
+from zhifu.web.kit.forms import Errors, PayForm, error_message, parse_amount, refusal
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other, valid_form_key
+from zhifu.web.wallet.common import (
     PREFIX,
     Confirmation,
     FormField,
@@ -31,18 +43,6 @@ from zhifu.api.routers.wallet_web.common import (
     render,
     sources,
 )
-from zhifu.errors import ZhifuError
-from zhifu.identity import User
-from zhifu.money import format_decimal
-from zhifu.payments import paycode
-from zhifu.payments.devices import PaymentCodesExhausted
-from zhifu.payments.errors import TradeNotFound
-from zhifu.payments.methods import Scanned
-from zhifu.payments.model import Trade
-from zhifu.web import codes
-from zhifu.web.forms import Errors, PayForm, error_message, parse_amount, refusal
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other, valid_form_key
 
 router = APIRouter()
 

@@ -8,8 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.site import local_path
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.errors import (
+    CurrentPinRequired,
+    RateLimited,
+    SignInLocked,
+    Unauthorized,
+    ZhifuError,
+)
+from zhifu.identity import Session
+from zhifu.identity.credentials import check_pin
+from zhifu.web.kit import session
+from zhifu.web.kit.forms import Errors, refusal, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.wallet.common import (
     HOME,
     PREFIX,
     SIGN_IN,
@@ -20,18 +32,6 @@ from zhifu.api.routers.wallet_web.common import (
     named_kinds,
     render,
 )
-from zhifu.errors import (
-    CurrentPinRequired,
-    RateLimited,
-    SignInLocked,
-    Unauthorized,
-    ZhifuError,
-)
-from zhifu.identity import Session
-from zhifu.identity.credentials import check_pin
-from zhifu.web.forms import Errors, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 
@@ -40,7 +40,7 @@ Next = Annotated[str | None, Query(max_length=2000)]
 
 
 def _next(target: str | None) -> str:
-    path = local_path(target, HOME)
+    path = session.local_path(target, HOME)
     return path if path.startswith(PREFIX) else HOME
 
 
