@@ -29,6 +29,7 @@ from zhifu.runtime import Runtime
 from zhifu.web import checkout, portal, site
 from zhifu.web import wallet as web_wallet
 from zhifu.web.kit import STATIC_DIR
+from zhifu.web.kit import deps as web_deps
 from zhifu.web.wallet import paying
 
 DESCRIPTION = """
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
+    web_deps.install(app)  # the web apps' "signed in" and "CSRF checked" answer pages
     for router in (
         system.router,
         users.router,

@@ -23,7 +23,8 @@ from zhifu.payments.merchant_reports import TradeQuery
 from zhifu.payments.model import Trade
 from zhifu.payments.refunds import Refund
 from zhifu.web.kit.deps import MAX_ID
-from zhifu.web.kit.forms import Errors, parse_amount, refusal
+from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.forms import parse_amount
 from zhifu.web.kit.i18n import N_
 from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
 from zhifu.web.portal.common import (
@@ -32,7 +33,9 @@ from zhifu.web.portal.common import (
     STATE_NAMES,
     FormField,
     PortalVisit,
+    SignedIn,
     VisitDep,
+    checked_form,
     form_expired,
     not_found,
     render,
@@ -105,6 +108,7 @@ def _day(text: str, field: str, visit: PortalVisit, errors: Errors) -> date | No
 @router.get("/trades", response_class=HTMLResponse)
 async def list_trades(
     visit: VisitDep,
+    user: SignedIn,
     q: Annotated[str, Query(max_length=256)] = "",
     state: Annotated[str, Query(max_length=32)] = "",
     method: Annotated[str, Query(max_length=32)] = "",
@@ -112,8 +116,6 @@ async def list_trades(
     until: Annotated[str, Query(max_length=10)] = "",
     before: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     form = SearchForm(q, state, method, since, until)
     query, errors = form.parse(visit, before)
     trades: list[Trade] = []
@@ -218,10 +220,9 @@ async def trade_page(
 async def show_trade(
     trade_no: TradeNo,
     visit: VisitDep,
+    user: SignedIn,
     refunded: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     trade = await _trade(visit, trade_no)
     if trade is None:
         return not_found(visit)
@@ -258,15 +259,12 @@ def _refund_form(
 async def review_refund(
     trade_no: TradeNo,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: trade_url(request.path_params["trade_no"])),
     amount: FormField = "",
     reason: FormField = "",
 ) -> Response:
     """Check the refund form; show what will happen, with a fresh form key."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, trade_url(trade_no))
     trade = await _trade(visit, trade_no)
     if trade is None:
         return not_found(visit)
@@ -309,16 +307,15 @@ def confirm_refund_page(
 async def refund(
     trade_no: TradeNo,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: trade_url(request.path_params["trade_no"])),
     form_key: FormField = "",
     amount: FormField = "",
     reason: FormField = "",
 ) -> Response:
     """Refund as confirmed. The same confirmation again finds its refund made (same
     idempotency key and out_request_no) and lands where the first did."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, trade_url(trade_no))
     trade = await _trade(visit, trade_no)
     if trade is None:

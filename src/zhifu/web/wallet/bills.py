@@ -27,6 +27,7 @@ from zhifu.web.kit.i18n import N_
 from zhifu.web.wallet.common import (
     KINDS,
     PREFIX,
+    SignedIn,
     VisitDep,
     WalletVisit,
     kind_name,
@@ -92,6 +93,7 @@ def _date(text: str) -> date | None:
 @router.get("/bills", response_class=HTMLResponse)
 async def bills(
     visit: VisitDep,
+    user: SignedIn,
     currency: Text = "CNY",
     kind: Text = "",
     direction: Text = "",
@@ -99,9 +101,6 @@ async def bills(
     end: Annotated[str, Query(alias="to", max_length=10)] = "",
     before: Before = None,
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     filters = Filters.read(currency, kind, direction, start, end)
     wallets = await visit.runtime.users.wallets(user.id)
     lines = []
@@ -192,10 +191,11 @@ async def _details(visit: WalletVisit, user: User, found: Movement) -> dict[str,
 
 
 @router.get("/bills/{entry_id}", response_class=HTMLResponse)
-async def bill(entry_id: Id, visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def bill(
+    entry_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     found = await movement(visit, user, entry_id)
     if found is None:
         return not_found(visit)
@@ -206,11 +206,13 @@ async def bill(entry_id: Id, visit: VisitDep) -> Response:
 
 
 @router.get("/statement.csv", response_class=Response)
-async def statement_csv(visit: VisitDep, currency: Text = "CNY", before: Before = None) -> Response:
+async def statement_csv(
+    visit: VisitDep,
+    user: SignedIn,
+    currency: Text = "CNY",
+    before: Before = None,
+) -> Response:
     """My statement as CSV (amounts as decimals), the same file as GET /v1/statement.csv."""
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     currency = currency if currency in CURRENCIES else "CNY"
     text = await visit.runtime.transfers.statement_csv(user.id, currency, CSV_LINES, before)
     day = visit.runtime.clock.now().astimezone(BUSINESS_TIMEZONE).date().isoformat()
