@@ -10,7 +10,7 @@ the transfer receipt or the top-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -19,9 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import NotFound
 from zhifu.identity import User
-from zhifu.ledger import entry as ledger_entry
 from zhifu.money import CURRENCIES
-from zhifu.transfers import StatementItem
+from zhifu.transfers import Movement, StatementItem
 from zhifu.web.kit.deps import MAX_ID
 from zhifu.web.kit.i18n import N_
 from zhifu.web.wallet.common import (
@@ -115,47 +114,6 @@ async def bills(
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Movement:
-    """One ledger entry as it touched my wallet."""
-
-    entry_id: int
-    kind: str
-    amount: int
-    currency: str
-    created_at: datetime
-    metadata: dict[str, Any]
-    description: str
-
-    @property
-    def direction(self) -> str:
-        return "out" if self.amount < 0 else "in"
-
-
-async def movement(visit: WalletVisit, user: User, entry_id: int) -> Movement | None:
-    """The entry's postings on the user's wallets, or None if it has none."""
-    runtime = visit.runtime
-    wallets = await runtime.users.wallets(user.id)
-    currency_of = {account: currency for currency, account in wallets.items()}
-    async with runtime.db.connection() as conn:
-        try:
-            found = await ledger_entry(conn, entry_id)
-        except NotFound:
-            return None
-    mine = [p for p in found["postings"] if p["account_id"] in currency_of]
-    if not mine:
-        return None
-    return Movement(
-        entry_id=entry_id,
-        kind=str(found["kind"]),
-        amount=sum(int(p["amount"]) for p in mine),
-        currency=currency_of[mine[0]["account_id"]],
-        created_at=found["created_at"],
-        metadata=dict(found["metadata"] or {}),
-        description=str(found["description"]),
-    )
-
-
 async def _details(visit: WalletVisit, user: User, found: Movement) -> dict[str, Any]:
     """What the movement came from, with a link to it."""
     runtime, meta = visit.runtime, found.metadata
@@ -196,7 +154,7 @@ async def bill(
     visit: VisitDep,
     user: SignedIn,
 ) -> Response:
-    found = await movement(visit, user, entry_id)
+    found = await visit.runtime.transfers.movement(user.id, entry_id)
     if found is None:
         return not_found(visit)
     return render(
