@@ -95,6 +95,15 @@ PAY_FIELDS = {
                  "balance_cap_exceeded", "card_payment_in_progress", "card_charged_to_wallet")
 }  # fmt: skip
 
+# Where refusals of a refund are shown on the trade's refund form.
+REFUND_FIELDS = {
+    "refund_exceeds_paid": "amount",
+    "merchant_insufficient_funds": "amount",
+    "trade_not_refundable": "form",
+    "refund_exists": "form",
+    "idempotency_key_reused": "form",
+}
+
 # Why a picture of a QR code could not be read (an invalid_qr's "reason").
 PICTURE_PROBLEMS = {
     "not_an_image": N_("This file is not a picture we can read."),

@@ -23,7 +23,7 @@ from zhifu.payments.merchant_reports import TradeQuery
 from zhifu.payments.model import Trade
 from zhifu.payments.refunds import Refund
 from zhifu.web.kit.deps import MAX_ID
-from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.errors import REFUND_FIELDS, Errors, refusal
 from zhifu.web.kit.forms import parse_amount
 from zhifu.web.kit.i18n import N_
 from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
@@ -46,14 +46,6 @@ router = APIRouter()
 TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$")]
 PAGE = 25
 REASON_MAX = 256
-# Where refusals of a refund are shown on the trade's refund form.
-REFUND_FIELDS = {
-    "refund_exceeds_paid": "amount",
-    "merchant_insufficient_funds": "amount",
-    "trade_not_refundable": "form",
-    "refund_exists": "form",
-    "idempotency_key_reused": "form",
-}
 
 
 def trade_url(trade_no: str) -> str:

@@ -27,7 +27,7 @@ from zhifu.payments.errors import TradeNotFound
 from zhifu.payments.methods import Scanned
 from zhifu.payments.model import Trade
 from zhifu.web.kit import codes
-from zhifu.web.kit.errors import PAY_FIELDS, Errors, picture_problem, refusal
+from zhifu.web.kit.errors import MESSAGES, PAY_FIELDS, Errors, picture_problem, refusal
 from zhifu.web.kit.forms import PayForm, parse_amount
 from zhifu.web.kit.i18n import N_
 from zhifu.web.kit.session import see_other, valid_form_key
@@ -403,10 +403,9 @@ async def show_paycode(
     runtime = visit.runtime
     try:
         code = await runtime.payments.devices.current_code(user.id)
-    except PaymentCodesExhausted:
+    except PaymentCodesExhausted as error:
         return message_page(
-            visit, N_("Payment code"),
-            N_("Six codes were used this minute. Wait for the next minute."), status=429,
+            visit, N_("Payment code"), MESSAGES[error.code], status=429,
             link_url=f"{PREFIX}/paycode", link_text=N_("Try again"),
         )  # fmt: skip
     waiting = await runtime.payments.methods.awaiting_buyer(user.id, limit=5)
