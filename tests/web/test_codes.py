@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from zhifu.errors import InvalidRequest
 from zhifu.payments import qr
 from zhifu.payments.errors import InvalidQr
-from zhifu.web import codes
+from zhifu.web.kit import codes
 
 
 def rasterise(svg: str, scale: int = 3) -> Image.Image:
