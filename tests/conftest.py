@@ -17,7 +17,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -25,12 +24,15 @@ import pytest
 
 from zhifu.api.app import create_app
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
+from zhifu.config import CapabilitySettings
 from zhifu.db import Database
 from zhifu.db.embedded import start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
+from zhifu.db.settings import DatabaseSettings
 from zhifu.events import Destinations
+from zhifu.events.settings import WebhookSettings
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 # The tests' webhook and notify receivers listen on 127.0.0.1, which zhifu refuses as a
 # destination unless allowed; the `zhifu serve` children read it from the environment.
@@ -132,11 +134,15 @@ def database_url(request: pytest.FixtureRequest, server_urls: dict[str, str]) ->
     drop_database(server_url, url)
 
 
-def settings_for(database_url: str, **more: Any) -> Settings:
-    """Settings for a runtime of the tests: a small pool, a data directory of its own."""
+def settings_for(database_url: str, **parts: CapabilitySettings) -> Settings:
+    """Settings for a runtime of the tests: a small pool, a data directory of its own, the
+    local receivers allowed; `parts` replace whole capabilities' settings."""
     data_dir = Path(tempfile.mkdtemp(prefix="zhifu-test-data-"))
-    more.setdefault("webhook_allow_hosts", LOCAL_RECEIVERS)
-    return Settings(database_url=database_url, data_dir=data_dir, db_pool_size=POOL_SIZE, **more)
+    database = DatabaseSettings(
+        database_url=database_url, data_dir=data_dir, db_pool_size=POOL_SIZE
+    )
+    webhooks = WebhookSettings(allow_hosts=LOCAL_RECEIVERS)
+    return Settings(**{"db": database, "webhooks": webhooks, **parts})
 
 
 @pytest.fixture(scope="session")

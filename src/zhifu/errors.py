@@ -241,3 +241,10 @@ class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
     status = 413
     title = "Content too large"
+
+
+class InvalidSetting(ZhifuError):
+    """A ZHIFU_* variable whose value does not fit: the operator's to fix, before start."""
+
+    code = "invalid_setting"
+    title = "Invalid setting"

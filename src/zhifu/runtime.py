@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from zhifu.clock import Clock, SystemClock
-from zhifu.config import Settings
 from zhifu.db import Database
+from zhifu.db.due import Job
 from zhifu.db.embedded import embedded_running, restart_embedded, start_embedded, stop_embedded
 from zhifu.db.migrate import upgrade
-from zhifu.db.throttle import forget_old
 from zhifu.errors import ServiceUnavailable
 from zhifu.events import Destinations, Dispatcher
 from zhifu.funding import BankConnector, BankSimulator, FundingService
@@ -32,19 +30,19 @@ from zhifu.logging import get_logger
 from zhifu.openplatform.service import OpenPlatform
 from zhifu.payments import Payments
 from zhifu.reporting import Reporting
+from zhifu.settings import Settings
 from zhifu.transfers import TransferService
+
+__all__ = ["Job", "Runtime", "resolve_database_url"]
 
 log = get_logger("zhifu.runtime")
 WATCH_INTERVAL = 1.0  # seconds between looks at the embedded server
 
-# A background job: a name, how often it runs (seconds), and the work (returns a count).
-Job = tuple[str, float, Callable[[], Awaitable[int]]]
-
 
 async def resolve_database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    return await asyncio.to_thread(start_embedded, settings.data_dir)
+    if settings.db.database_url:
+        return settings.db.database_url
+    return await asyncio.to_thread(start_embedded, settings.db.data_dir)
 
 
 @dataclass
@@ -72,20 +70,25 @@ class Runtime:
         url = await resolve_database_url(settings)
         if migrate:
             await asyncio.to_thread(upgrade, url)
-        size = settings.db_pool_size
+        size = settings.db.db_pool_size
         db = Database(url, min_size=min(2, size), max_size=size)
         await db.open()
         clock = clock or SystemClock()
-        secret = await asyncio.to_thread(load_tokenizer_secret, settings.data_dir)
+        secret = await asyncio.to_thread(load_tokenizer_secret, settings.db.data_dir)
         ledger, users = Ledger(db, clock), UserService(db, clock)
         cards = CardService(db, clock, secret)
-        bank = BankSimulator.from_settings(db, clock, settings)
+        bank = BankSimulator.from_settings(db, clock, settings.bank, settings.db.data_dir)
         funding = FundingService(db, clock, ledger, users, cards, bank)
-        destinations = Destinations(settings.webhook_allow_hosts)
+        destinations = Destinations(settings.webhooks.allow_hosts)
         payments = Payments.build(db, clock, users, secret, funding, destinations=destinations)
         reporting = Reporting.build(db, clock)
         openplatform = OpenPlatform.build(
-            db, clock, payments, reporting, users, key_passphrase=settings.key_passphrase
+            db,
+            clock,
+            payments,
+            reporting,
+            users,
+            key_passphrase=settings.openplatform.key_passphrase,
         )
         runtime = cls(
             settings=settings,
@@ -106,24 +109,25 @@ class Runtime:
             kyc=KycService(db, clock, users, SimulatedIdentityCheck()),
         )
         await runtime.openplatform.keys.current()  # the platform key pair, made on first start
-        runtime.jobs.append(("expire-holds", 1.0, runtime.ledger.expire_due_holds))
-        runtime.jobs.append(("deliver-webhooks", 0.5, runtime.webhooks.run_once))
         bank.on_callback(runtime.funding.on_bank_callback)
-        runtime.jobs.append(("finish-funding-orders", 1.0, runtime.funding.resolve_pending))
-        runtime.jobs.append(("bank-simulator-callbacks", 0.5, bank.deliver_callbacks))
-        runtime.jobs.append(("bank-simulator-statements", 60.0, bank.write_statements))
-        runtime.jobs.extend(runtime.payments.jobs())
-        runtime.jobs.append(("kyc-checks", 5.0, runtime.kyc.run_checks))
-        runtime.jobs.append(("forget-old-attempts", 3600.0, lambda: forget_old(db, clock.now())))
+        runtime.jobs = [  # each capability lists its own
+            *ledger.jobs(),
+            *runtime.webhooks.jobs(),
+            *funding.jobs(),
+            *bank.jobs(),
+            *payments.jobs(),
+            *runtime.kyc.jobs(),
+            *users.jobs(),
+        ]
         return runtime
 
     async def watch_database(self, stop: asyncio.Event) -> None:
         """Until `stop`, restart the embedded server whenever it dies; raise
         ServiceUnavailable if it will not start again."""
-        if self.settings.database_url:
+        if self.settings.db.database_url:
             return  # an external server is someone else's to restart
         while not stop.is_set():
-            if not embedded_running(self.settings.data_dir):
+            if not embedded_running(self.settings.db.data_dir):
                 await self._restart_database()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=WATCH_INTERVAL)
@@ -132,7 +136,7 @@ class Runtime:
         log.error("the embedded database died; restarting it")
         await self.db.lost()
         try:
-            await asyncio.to_thread(restart_embedded, self.settings.data_dir)
+            await asyncio.to_thread(restart_embedded, self.settings.db.data_dir)
             await self.db.regained()
         except Exception as error:
             raise ServiceUnavailable("the embedded database died and does not start") from error
@@ -142,5 +146,5 @@ class Runtime:
         await self.webhooks.close()
         await self.ledger.close()
         await self.db.close()
-        if not self.settings.database_url:
-            await asyncio.to_thread(stop_embedded, self.settings.data_dir)
+        if not self.settings.db.database_url:
+            await asyncio.to_thread(stop_embedded, self.settings.db.data_dir)

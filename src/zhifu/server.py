@@ -18,10 +18,10 @@ import uvicorn
 from zhifu.api.app import create_app
 from zhifu.api.middleware import OriginForm
 from zhifu.api.parsers import HTTP_PROTOCOL
-from zhifu.config import Settings
 from zhifu.errors import ZhifuError
 from zhifu.logging import configure, get_logger
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 from zhifu.worker import run_worker
 
 log = get_logger("zhifu.server")
@@ -77,7 +77,7 @@ def _stop_if_failed(watch: asyncio.Task[None], server: uvicorn.Server) -> None:
 
 
 async def serve_async(settings: Settings) -> None:
-    listening = bind(settings.host, settings.port)
+    listening = bind(settings.server.host, settings.server.port)
     try:
         await _serve(settings, listening)
     finally:
@@ -89,8 +89,8 @@ async def _serve(settings: Settings, listening: socket.socket) -> None:
     app = OriginForm(create_app(runtime))  # whichever HTTP parser uvicorn picks
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=settings.server.host,
+        port=settings.server.port,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -103,12 +103,12 @@ async def _serve(settings: Settings, listening: socket.socket) -> None:
     watch = asyncio.create_task(runtime.watch_database(stop))
     watch.add_done_callback(lambda done: _stop_if_failed(done, server))
     try:
-        if settings.demo:
+        if settings.server.demo:
             from zhifu.demo_data import seed_and_describe
 
             print(await seed_and_describe(runtime), flush=True)
         print(
-            f"zhifu is running at http://{settings.host}:{settings.port}  "
+            f"zhifu is running at http://{settings.server.host}:{settings.server.port}  "
             f"(wallet: /wallet/, merchant portal: /merchant/, Alipay gateway: /gateway.do, "
             f"API docs: /docs, health: /healthz, metrics: /metrics; Ctrl-C to stop)",
             flush=True,

@@ -19,9 +19,10 @@ from tests.conftest import private_database
 from tests.funding.support import card_number
 from tests.identity.support import PASSWORD, PIN, Member, random_phone
 from zhifu.api.app import create_app
-from zhifu.config import Settings
+from zhifu.db.settings import DatabaseSettings
 from zhifu.ledger import AccountKind, Book, system_account, transfer
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 Server = tuple[Runtime, httpx.AsyncClient]
 
@@ -29,7 +30,7 @@ Server = tuple[Runtime, httpx.AsyncClient]
 @pytest.fixture
 async def fresh(server_urls: dict[str, str], tmp_path: Path) -> AsyncIterator[Server]:
     async with private_database(server_urls["embedded"], max_size=2) as database:
-        settings = Settings(database_url=database.url, data_dir=tmp_path)
+        settings = Settings(db=DatabaseSettings(database_url=database.url, data_dir=tmp_path))
         runtime = await Runtime.start(settings)
         transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
         try:

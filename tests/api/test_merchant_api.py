@@ -345,7 +345,7 @@ async def test_escrow_refund_request_agreed_or_disputed(
             disputed["trade_no"],
             "--for",
             winner,
-            database_url=runtime.settings.database_url,
+            database_url=runtime.settings.db.database_url,
         )
         assert (ruled["trade_no"], ruled["escrow_state"]) == (disputed["trade_no"], escrow_state)
         assert await wallet(client, buyer) == buyer_balance

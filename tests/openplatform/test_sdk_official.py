@@ -36,11 +36,13 @@ from tests.openplatform.sdk_apps import (
 )
 from tests.payments.conftest import PIN, Shop
 from zhifu.clock import ManualClock
-from zhifu.config import Settings
+from zhifu.db.settings import DatabaseSettings
+from zhifu.events.settings import WebhookSettings
 from zhifu.openplatform.apps import SUPPORTED_METHODS
 from zhifu.openplatform.signing import pem_body
 from zhifu.payments.acquiring import Order
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 pytestmark = OFFICIAL.required()
 
@@ -371,7 +373,8 @@ async def test_yesterdays_bill_downloads(
     yesterday = (beijing - timedelta(days=1)).date()
     noon = datetime(yesterday.year, yesterday.month, yesterday.day, 4, tzinfo=UTC)
     settings = Settings(
-        database_url=server.database_url, data_dir=tmp_path, webhook_allow_hosts=LOCAL_RECEIVERS
+        db=DatabaseSettings(database_url=server.database_url, data_dir=tmp_path),
+        webhooks=WebhookSettings(allow_hosts=LOCAL_RECEIVERS),
     )
     past = await Runtime.start(settings, clock=ManualClock(noon))
     try:

@@ -52,7 +52,7 @@ async def verify_ok(runtime: Runtime) -> None:
 def settle_bank_time(runtime: Runtime) -> None:
     """Move the clock past the simulated bank's settle delay and the first polls."""
     assert isinstance(runtime.clock, ManualClock)
-    runtime.clock.advance(POLL_AFTER + timedelta(seconds=runtime.settings.bank_settle_delay_s))
+    runtime.clock.advance(POLL_AFTER + timedelta(seconds=runtime.settings.bank.settle_delay_s))
 
 
 async def test_card_payment_charges_the_card_and_pays_the_trade(shop: Shop) -> None:

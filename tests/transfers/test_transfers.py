@@ -86,6 +86,28 @@ async def test_receipt_is_only_for_the_parties(transfers: TransferService) -> No
         await transfers.receipt(alice, 10**15)
 
 
+async def test_a_movement_is_read_only_from_the_users_own_wallets(
+    transfers: TransferService,
+) -> None:
+    alice = await funded_user(transfers, 1_000)
+    bob, eve = await new_user(transfers.users), await new_user(transfers.users)
+    receipt = await transfers.transfer(
+        alice, to_user_id=bob, amount=100, memo="tea", pin=PIN, idempotency_key=key()
+    )
+    sent = await transfers.movement(alice, receipt.entry_id)
+    received = await transfers.movement(bob, receipt.entry_id)
+    assert sent is not None and received is not None
+    assert (sent.kind, sent.amount, sent.currency, sent.direction) == (
+        "transfer",
+        -100,
+        "CNY",
+        "out",
+    )
+    assert (received.amount, received.direction) == (100, "in")
+    assert await transfers.movement(eve, receipt.entry_id) is None
+    assert await transfers.movement(alice, 10**15) is None
+
+
 async def test_same_key_same_request_is_one_transfer(transfers: TransferService) -> None:
     alice = await funded_user(transfers, 1_000)
     bob = await new_user(transfers.users)

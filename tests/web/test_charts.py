@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zhifu.web.charts import TICKS, bar_chart, nice_step
+from zhifu.web.kit.charts import TICKS, bar_chart, nice_step
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from tests.identity.support import PASSWORD, PIN, fund, new_user, random_phone
 from zhifu.api.app import create_app
 from zhifu.payments import NewTrade, Trade
 from zhifu.runtime import Runtime
-from zhifu.web import csrf
+from zhifu.web.kit import csrf
 
 RETURN_URL = "https://shop.example/orders/back?from=zhifu"
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')

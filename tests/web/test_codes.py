@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from zhifu.errors import InvalidRequest
 from zhifu.payments import InvalidQr
 from zhifu.payments.acquiring import render_png
-from zhifu.web import codes
+from zhifu.web.kit import codes
 
 
 def rasterise(svg: str, scale: int = 3) -> Image.Image:

@@ -11,27 +11,26 @@ from zhifu.api.middleware import InputGuard, RequestContext
 from zhifu.api.routers import (
     acquiring,
     cards,
-    checkout,
     escrow,
     funding,
     gateway,
     merchant,
     merchant_apps,
-    merchant_portal,
     merchant_trades,
     merchant_webhooks,
     open_v3,
     pay,
-    site,
     system,
     transfers,
     users,
     wallet,
-    wallet_web,
 )
-from zhifu.api.routers.wallet_web import paying
 from zhifu.runtime import Runtime
-from zhifu.web import STATIC_DIR
+from zhifu.web import checkout, portal, site
+from zhifu.web import wallet as web_wallet
+from zhifu.web.kit import STATIC_DIR
+from zhifu.web.kit import deps as web_deps
+from zhifu.web.wallet import paying
 
 DESCRIPTION = """
 zhifu's REST API. Amounts are integers of minor units (fen for CNY) with an ISO 4217
@@ -51,6 +50,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
+    web_deps.install(app)  # the web apps' "signed in" and "CSRF checked" answer pages
     for router in (
         system.router,
         users.router,
@@ -67,8 +67,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         escrow.router,
         checkout.router,
         site.router,
-        wallet_web.router,
-        merchant_portal.router,
+        web_wallet.router,
+        portal.router,
         gateway.router,
         open_v3.router,
     ):
@@ -77,7 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         InputGuard,
-        max_body_bytes=runtime.settings.max_body_bytes,
+        max_body_bytes=runtime.settings.server.max_body_bytes,
         body_limits={"/wallet/scan": paying.SCAN_MAX_BODY_BYTES},
         # the Alipay doors check their own parameters and answer in Alipay's form
         exempt=["/gateway.do", "/v3/alipay/"],

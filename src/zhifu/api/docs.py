@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from zhifu.web.session import page_headers
+from zhifu.web.kit.session import page_headers
 
 ASSETS_PATH = "/static/api-docs"
 _ASSETS_DIR = str(files("fastapi_offline") / "static")

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
 from zhifu.metrics import ERRORS
-from zhifu.web.session import page_headers
+from zhifu.web.kit.session import page_headers
 
 log = get_logger("zhifu.api")
 

@@ -49,8 +49,8 @@ from zhifu.benchmarks.payments import (
     verify_ledger,
 )
 from zhifu.clock import SystemClock
-from zhifu.config import Settings
 from zhifu.db.embedded import start_embedded
+from zhifu.db.settings import DatabaseSettings
 from zhifu.money import format_decimal
 from zhifu.openplatform.signing import canonical_string, load_public_key, public_pem, sign, verify
 from zhifu.payments.acquiring import (
@@ -60,6 +60,7 @@ from zhifu.payments.acquiring import (
     generate_payment_code,
 )
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 CLIENTS = 8
 AMOUNT = 1  # fen
@@ -275,7 +276,9 @@ def run_gateway_bench(
     bench_url = fresh_database(server_url)
 
     async def prepare() -> Cast:
-        runtime = await Runtime.start(Settings(database_url=bench_url, data_dir=work_dir))
+        runtime = await Runtime.start(
+            Settings(db=DatabaseSettings(database_url=bench_url, data_dir=work_dir))
+        )
         try:
             return await _cast(runtime, clients, devices_needed(seconds, clients))
         finally:

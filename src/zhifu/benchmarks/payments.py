@@ -35,10 +35,11 @@ import httpx
 import psycopg
 
 from zhifu.benchmarks.http_client import HttpConnection
-from zhifu.config import Settings
 from zhifu.db.embedded import start_embedded
+from zhifu.db.settings import DatabaseSettings
 from zhifu.ledger import AccountKind, system_account, transfer
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 CLIENTS = (1, 8, 32)
 MERCHANT_CASES = (1000, 1)
@@ -213,7 +214,9 @@ async def _run_level(port: int, cast: Cast, merchants: int, clients: int, second
 
 
 async def verify_ledger(database_url: str, data_dir: Path) -> bool:
-    runtime = await Runtime.start(Settings(database_url=database_url, data_dir=data_dir))
+    runtime = await Runtime.start(
+        Settings(db=DatabaseSettings(database_url=database_url, data_dir=data_dir))
+    )
     try:
         return (await runtime.ledger.verify()).ok
     finally:
@@ -233,7 +236,9 @@ def run_payments_bench(
     bench_url = fresh_database(server_url)
 
     async def prepare() -> Cast:
-        runtime = await Runtime.start(Settings(database_url=bench_url, data_dir=work_dir))
+        runtime = await Runtime.start(
+            Settings(db=DatabaseSettings(database_url=bench_url, data_dir=work_dir))
+        )
         try:
             return await _cast(runtime, max(merchant_cases), max(clients))
         finally:

@@ -7,15 +7,15 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from zhifu.config import Settings
-from zhifu.errors import ZhifuError
+from zhifu.errors import InvalidSetting, ZhifuError
 from zhifu.runtime import Runtime
+from zhifu.settings import Settings
 
 T = TypeVar("T")
 console = Console()
@@ -36,8 +36,19 @@ DatabaseUrl = Annotated[
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def settings(data_dir: Path | None, database_url: str | None, **more: Any) -> Settings:
-    return Settings.from_env(data_dir=data_dir, database_url=database_url, **more)
+def settings(data_dir: Path | None, database_url: str | None, **server: Any) -> Settings:
+    """The ZHIFU_* settings, the command's options winning; a bad value exits 1."""
+    try:
+        database = {"data_dir": data_dir, "database_url": database_url}
+        return Settings.from_env(db=database, server=server)
+    except InvalidSetting as error:
+        exit_with(error)
+
+
+def exit_with(error: ZhifuError) -> NoReturn:
+    """Say what was refused, in one line, and exit 1."""
+    err_console.print(f"[red]error[/red] {error.code}: {error.message}")
+    raise typer.Exit(1) from error
 
 
 def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -53,8 +64,7 @@ def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]
     try:
         return asyncio.run(main())
     except ZhifuError as error:
-        err_console.print(f"[red]error[/red] {error.code}: {error.message}")
-        raise typer.Exit(1) from error
+        exit_with(error)
 
 
 def emit(data: Any, as_json: bool, *, title: str | None = None) -> None:

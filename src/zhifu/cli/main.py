@@ -16,7 +16,7 @@ from zhifu.cli.common import (
     JsonOutput,
     console,
     emit,
-    err_console,
+    exit_with,
     run_with_runtime,
     settings,
 )
@@ -52,8 +52,7 @@ def serve(
     try:
         serve_forever(settings(data_dir, database_url, host=host, port=port, demo=demo))
     except ZhifuError as error:  # a start refused (unreadable platform keys, say)
-        err_console.print(f"[red]error[/red] {error.code}: {error.message}")
-        raise typer.Exit(1) from error
+        exit_with(error)
 
 
 @app.command()

@@ -8,6 +8,7 @@ time, up to `most`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,11 @@ from typing import Any
 from psycopg import sql
 
 from zhifu.db.database import Conn
+
+# A background job: its name, how often it runs (seconds), and the work (it returns how
+# many rows it moved). Each capability's service lists its own in `jobs()`; the runtime
+# gathers them and the worker runs them.
+Job = tuple[str, float, Callable[[], Awaitable[int]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import httpx
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.due import Job
 from zhifu.events.channels import REPLY_LIMIT, WEBHOOKS, Channel, Claim, Reply
 from zhifu.events.destinations import PUBLIC_ONLY, Destinations, PublicOnlyTransport
 from zhifu.events.queue import (
@@ -127,6 +128,9 @@ class Dispatcher:
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self._in_flight: set[asyncio.Task[None]] = set()
+
+    def jobs(self) -> list[Job]:
+        return [("deliver-webhooks", 0.5, self.run_once)]
 
     async def run_once(self) -> int:
         """One tick: schedule new events, start due attempts; return how many started."""

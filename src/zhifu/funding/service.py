@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
-from zhifu.db.due import DuePolling, claim_due
+from zhifu.db.due import DuePolling, Job, claim_due
 from zhifu.errors import CardUnlinked, IdempotencyConflict, NotFound
 from zhifu.funding.bank import (
     BankConnector,
@@ -90,6 +90,9 @@ class FundingService:
         self.users = users
         self.cards = cards
         self.bank = bank
+
+    def jobs(self) -> list[Job]:
+        return [("finish-funding-orders", 1.0, self.resolve_pending)]
 
     # Starting orders.
 

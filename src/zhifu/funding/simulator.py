@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
-from zhifu.config import Settings
 from zhifu.db.database import Conn, Database
+from zhifu.db.due import Job
 from zhifu.funding.bank import (
     BankCallback,
     BankRequest,
@@ -45,6 +45,7 @@ from zhifu.funding.bank import (
     PayoutRequest,
     ReferenceReused,
 )
+from zhifu.funding.settings import BankSimulatorSettings
 from zhifu.logging import get_logger
 
 log = get_logger("zhifu.bank.simulator")
@@ -162,15 +163,23 @@ class BankSimulator:
         self._closed_days: set[date] = set()
 
     @classmethod
-    def from_settings(cls, db: Database, clock: Clock, settings: Settings) -> BankSimulator:
+    def from_settings(
+        cls, db: Database, clock: Clock, settings: BankSimulatorSettings, data_dir: Path
+    ) -> BankSimulator:
         """The simulator of an installation: statements under <data-dir>/bank/statements."""
         return cls(
             db,
             clock,
-            settings.data_dir / "bank" / "statements",
-            latency=settings.bank_latency_ms / 1000,
-            settle_delay=timedelta(seconds=settings.bank_settle_delay_s),
+            data_dir / "bank" / "statements",
+            latency=settings.latency_ms / 1000,
+            settle_delay=timedelta(seconds=settings.settle_delay_s),
         )
+
+    def jobs(self) -> list[Job]:
+        return [
+            ("bank-simulator-callbacks", 0.5, self.deliver_callbacks),
+            ("bank-simulator-statements", 60.0, self.write_statements),
+        ]
 
     def on_callback(self, handler: BankCallback) -> None:
         self._handlers.append(handler)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from zhifu.clock import Clock
 from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
-from zhifu.db.due import DuePolling, claim_due
+from zhifu.db.due import DuePolling, Job, claim_due
 from zhifu.errors import Conflict, InvalidRequest, InvalidStateTransition, NotFound
 from zhifu.identity.limits import check_tier
 from zhifu.identity.users import User, UserService, set_tier_in
@@ -158,7 +158,7 @@ class KycService:
             earlier = await idempotency.replayed(conn, scope, idempotency_key, {"tier": tier})
             if earlier is not None:
                 return int(earlier["request_id"])
-            user = await self.users.get(user_id)
+            user = await self.users.get(user_id, conn)
             if tier <= user.kyc_tier:
                 raise KycTierNotHigher(
                     f"you are at tier {user.kyc_tier} already", kyc_tier=user.kyc_tier
@@ -254,6 +254,9 @@ class KycService:
         return await self._by_id(await self.db.transaction(work))
 
     # The identity check's job.
+
+    def jobs(self) -> list[Job]:
+        return [("kyc-checks", 5.0, self.run_checks)]
 
     async def run_checks(self, limit: int = 20) -> int:
         """Ask the identity check about the requests due a check; how many it was asked."""

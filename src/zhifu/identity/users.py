@@ -11,7 +11,8 @@ from typing import Any
 from zhifu.clock import Clock
 from zhifu.db import idempotency
 from zhifu.db.database import Conn, Database
-from zhifu.db.throttle import Lockout, RateLimit, RateLimiter
+from zhifu.db.due import Job
+from zhifu.db.throttle import Lockout, RateLimit, RateLimiter, forget_old
 from zhifu.errors import (
     CurrentPinRequired,
     NotFound,
@@ -115,6 +116,14 @@ class UserService:
         self.rate_limiter = RateLimiter(db, clock)
         self._wallets: dict[tuple[int, str], int] = {}
         self._phones: dict[int, str] = {}
+
+    def jobs(self) -> list[Job]:
+        # The failed-attempt records of every sign-in and rate limit (zhifu.db.throttle),
+        # cleared once for all of them here, where consumers sign in.
+        return [("forget-old-attempts", 3600.0, self._forget_old_attempts)]
+
+    async def _forget_old_attempts(self) -> int:
+        return await forget_old(self.db, self.clock.now())
 
     # Sign-up and sessions.
 
@@ -241,10 +250,14 @@ class UserService:
 
     # Looking users up.
 
-    async def get(self, user_id: int) -> User:
-        row = await self.db.fetch_one(
-            f"select {_USER_COLUMNS} from app_user where id = %s", (user_id,)
-        )
+    async def get(self, user_id: int, conn: Conn | None = None) -> User:
+        """The user; inside a transaction, pass its connection (`conn`) rather than take
+        a second one from the pool."""
+        sql = f"select {_USER_COLUMNS} from app_user where id = %s"
+        if conn is None:
+            row = await self.db.fetch_one(sql, (user_id,))
+        else:
+            row = await (await conn.execute(sql, (user_id,))).fetchone()
         if row is None:
             raise NotFound(f"user {user_id} does not exist")
         return _user(row)

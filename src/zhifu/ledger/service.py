@@ -7,6 +7,7 @@ from typing import Any
 
 from zhifu.clock import Clock
 from zhifu.db.database import Conn, Database
+from zhifu.db.due import Job
 from zhifu.ledger import engine
 from zhifu.ledger.batcher import Batcher
 from zhifu.ledger.commands import Command, Outcome, VoidHold
@@ -39,6 +40,9 @@ class Ledger:
     async def submit(self, command: Command) -> Outcome:
         """The batched path: applied together with concurrent submissions."""
         return await self.batcher.submit(command)
+
+    def jobs(self) -> list[Job]:
+        return [("expire-holds", 1.0, self.expire_due_holds)]
 
     async def expire_due_holds(self, limit: int = 500) -> int:
         """Release pending holds whose deadline has passed; return how many."""

@@ -119,6 +119,23 @@ class StatementItem:
         }
 
 
+@dataclass(frozen=True)
+class Movement:
+    """One ledger entry as it touched a user's wallets (the sum of its postings there)."""
+
+    entry_id: int
+    kind: str
+    amount: int
+    currency: str
+    created_at: datetime
+    metadata: dict[str, Any]
+    description: str
+
+    @property
+    def direction(self) -> str:
+        return "out" if self.amount < 0 else "in"
+
+
 def counterparty_of(user_id: int, line: StatementLine) -> int | None:
     parties = transfer_parties(line.kind, line.metadata)
     if parties is None:

@@ -34,6 +34,7 @@ from zhifu.ledger import entry as ledger_entry
 from zhifu.ledger import statement as ledger_statement
 from zhifu.money import check_currency, check_minor
 from zhifu.transfers.receipts import (
+    Movement,
     Receipt,
     StatementItem,
     WalletBalance,
@@ -144,6 +145,28 @@ class TransferService:
         if found is None or parties is None or user_id not in parties:
             raise NotFound(f"no receipt {entry_id}")
         return await self._receipt(found, *parties)
+
+    async def movement(self, user_id: int, entry_id: int) -> Movement | None:
+        """The entry as it touched the user's wallets; None if none of its postings is on
+        one (another user's entry is the same as one that does not exist)."""
+        currency_of = {account: c for c, account in (await self.users.wallets(user_id)).items()}
+        async with self.db.connection() as conn:
+            try:
+                found = await ledger_entry(conn, entry_id)
+            except NotFound:
+                return None
+        mine = [p for p in found["postings"] if p["account_id"] in currency_of]
+        if not mine:
+            return None
+        return Movement(
+            entry_id=entry_id,
+            kind=str(found["kind"]),
+            amount=sum(int(p["amount"]) for p in mine),
+            currency=currency_of[mine[0]["account_id"]],
+            created_at=found["created_at"],
+            metadata=dict(found["metadata"] or {}),
+            description=str(found["description"]),
+        )
 
     async def _receipt(self, found: dict[str, Any], sender: int, recipient: int) -> Receipt:
         credit = next(p for p in found["postings"] if p["amount"] > 0)

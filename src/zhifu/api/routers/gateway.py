@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from zhifu.api.deps import RuntimeDep
-from zhifu.api.routers import checkout
 from zhifu.openplatform import cashier, charsets, errors
 from zhifu.runtime import Runtime
-from zhifu.web.session import see_other
+from zhifu.web import checkout
+from zhifu.web.kit.session import see_other
 
 router = APIRouter(tags=["open platform"])
 

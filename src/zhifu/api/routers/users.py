@@ -12,7 +12,7 @@ from zhifu.api.auth import CurrentUser, bearer
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.identity import User
 from zhifu.runtime import Runtime
-from zhifu.web.session import client_address
+from zhifu.web.kit.session import client_address
 
 router = APIRouter(prefix="/v1", tags=["users"])
 

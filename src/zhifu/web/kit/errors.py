@@ -1,22 +1,20 @@
-"""Reading what people type into forms, and telling them in their language what was wrong.
+"""The web apps' one catalogue of error texts: a service's refusal (a ZhifuError, by its
+stable code) in words for the person at the page, in their language, and the field of
+the form it is shown at.
 
-Field errors are a dict {field name: message}; templates show each next to its input
-(layout/_forms.html) and list them all at the top. A refusal by a service (a ZhifuError)
-becomes a message by its stable code, placed at the field it concerns.
+Texts are English message ids, translated by the visitor's catalog; {placeholders} come
+from the error's details ("until" is shown as a time in Asia/Shanghai). A page may place
+a code at another field (`refusal`'s `fields`); it never words it differently.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import ZhifuError
-from zhifu.money import CURRENCIES, parse_decimal
-from zhifu.payments import FundingSource
-from zhifu.web.i18n import N_
+from zhifu.web.kit.i18n import N_
 
 Errors = dict[str, str]
 Gettext = Callable[[str], str]
@@ -87,19 +85,78 @@ MESSAGES = {
 GENERIC = N_("This could not be done. Try again, or contact support.")
 
 
-def error_message(error: ZhifuError, gettext: Gettext) -> str:
-    """A refusal in words for the person at the page, in their language."""
-    template = MESSAGES.get(error.code)
+# Where a refusal to pay is shown on a payment's page (its fields: source, pin).
+PAY_FIELDS = {
+    "incorrect_pin": "pin", "invalid_pin": "pin", "pin_locked": "pin", "pin_required": "pin",
+    "pin_not_set": "pin",
+} | {
+    code: "source"
+    for code in ("insufficient_funds", "card_declined", "card_unlinked", "not_found",
+                 "balance_cap_exceeded", "card_payment_in_progress", "card_charged_to_wallet")
+}  # fmt: skip
+
+# Where refusals of a refund are shown on the trade's refund form.
+REFUND_FIELDS = {
+    "refund_exceeds_paid": "amount",
+    "merchant_insufficient_funds": "amount",
+    "trade_not_refundable": "form",
+    "refund_exists": "form",
+    "idempotency_key_reused": "form",
+}
+
+# Why a picture of a QR code could not be read (an invalid_qr's "reason").
+PICTURE_PROBLEMS = {
+    "not_an_image": N_("This file is not a picture we can read."),
+    "no_qr_code": N_("No QR code found in the picture. Try a sharper photo, or paste the text."),
+    "image_too_large": N_("The picture is too large: 5 MB at most."),
+}
+
+# The hosted checkout's words: English only so far (its pages are not translated), and
+# only these codes; any other refusal is told in the error's own message.
+CHECKOUT = {
+    code: MESSAGES[code]
+    for code in ("incorrect_pin", "pin_locked", "login_locked", "rate_limited", "pin_required")
+} | {
+    "pin_not_set": "Set a payment PIN in the zhifu app first.",
+    "insufficient_funds": "Your wallet balance is too low for this payment. Choose a card.",
+    "card_declined": "Your bank declined the card ({decline_reason}). Choose another.",
+    "not_found": "Choose one of your linked cards.",
+    "card_unlinked": "Choose one of your linked cards.",
+}
+
+
+def sentence(message: str) -> str:
+    """An error's own message as a sentence: "card declined" -> "Card declined."."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def error_message(
+    error: ZhifuError,
+    gettext: Gettext,
+    catalogue: Mapping[str, str] = MESSAGES,
+    *,
+    own_words: bool = False,
+) -> str:
+    """A refusal in words for the person at the page, in their language. A code the
+    catalogue lacks gets the generic text, or with `own_words` the error's message."""
+    template = catalogue.get(error.code)
     if template is None:
-        return gettext(GENERIC)
+        return sentence(error.message) if own_words else gettext(GENERIC)
     details = dict(error.details)
     if "until" in details:
         until = datetime.fromisoformat(str(details["until"])).astimezone(BUSINESS_TIMEZONE)
         details["until"] = until.strftime("%H:%M")
+    details["decline_reason"] = str(details.get("decline_reason") or "declined").replace("_", " ")
     try:
         return gettext(template).format(**details)
     except (KeyError, IndexError, ValueError):
         return gettext(template).split("{", 1)[0].strip()
+
+
+def picture_problem(error: ZhifuError, gettext: Gettext) -> str:
+    """Why an uploaded picture gave no code, or the refusal's own text."""
+    problem = PICTURE_PROBLEMS.get(str(error.details.get("reason")))
+    return gettext(problem) if problem else error_message(error, gettext)
 
 
 def refusal(
@@ -111,60 +168,3 @@ def refusal(
     """{field: message} for a service's refusal; `fields` overrides where codes go."""
     field = (fields or {}).get(error.code) or FIELD_OF_ERROR.get(error.code, default)
     return {field: error_message(error, gettext)}
-
-
-def parse_amount(text: str, currency: str, gettext: Gettext) -> tuple[int | None, Errors]:
-    """An amount as a person types it ("12.5", "1,234.00", "¥ 20") in minor units, exactly:
-    never through a float. Too many decimals, signs and exponents are errors."""
-    compact = text.strip().lstrip("¥￥").strip().replace(",", "").replace("，", "")
-    if not compact:
-        return None, {"amount": gettext("Enter an amount.")}
-    try:
-        return parse_decimal(compact, currency), {}
-    except ZhifuError:
-        digits = CURRENCIES.get(currency, 2)
-        if digits:
-            message = gettext("Enter an amount such as 12.50, with at most two decimals.")
-        else:
-            message = gettext("Enter a whole amount such as 1200.")
-        return None, {"amount": message}
-
-
-_PIN = re.compile(r"[0-9]{6}")
-_CARD_SOURCE = re.compile(r"card:([1-9][0-9]{0,17})")
-
-
-@dataclass(frozen=True)
-class PayForm:
-    """A payment form as submitted (where the money comes from, the PIN) and what was
-    wrong with it. Messages are English message ids: translate them to show them."""
-
-    source: str = ""
-    pin: str = ""
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def funding(self) -> FundingSource:
-        return "wallet" if self.source == "wallet" else "card"
-
-    @property
-    def card_id(self) -> int | None:
-        match = _CARD_SOURCE.fullmatch(self.source)
-        return int(match.group(1)) if match else None
-
-    @classmethod
-    def parse(cls, source: str, pin: str) -> PayForm:
-        errors = {}
-        if source != "wallet" and _CARD_SOURCE.fullmatch(source) is None:
-            errors["source"] = N_("Choose your wallet balance or one of your cards.")
-        if pin and _PIN.fullmatch(pin) is None:
-            errors["pin"] = N_("Your payment PIN is 6 digits.")
-        return cls(source=source, pin=pin, errors=errors)
-
-
-def required(value: str, field: str, message: str, errors: Errors) -> str:
-    """The trimmed value; records `message` for `field` when it is empty."""
-    value = value.strip()
-    if not value:
-        errors[field] = message
-    return value

@@ -13,23 +13,25 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
-    PREFIX,
-    FormField,
-    PortalVisit,
-    VisitDep,
-    form_expired,
-    not_found,
-    render,
-)
-from zhifu.api.schemas import MAX_ID
 from zhifu.errors import NotFound, ZhifuError
 from zhifu.events import DeliveryState
 from zhifu.merchants import ApiKey, Webhook
 from zhifu.payments import EVENT_TYPES
-from zhifu.web.forms import Errors, refusal
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
+    PREFIX,
+    FormField,
+    PortalVisit,
+    SignedIn,
+    VisitDep,
+    checked_form,
+    form_expired,
+    not_found,
+    render,
+)
 
 router = APIRouter()
 
@@ -57,23 +59,24 @@ async def keys_page(visit: PortalVisit, *, notice: str = "") -> HTMLResponse:
 
 @router.get("/keys", response_class=HTMLResponse)
 async def show_keys(
-    visit: VisitDep, revoked: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None
+    visit: VisitDep,
+    user: SignedIn,
+    revoked: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     notice = visit._("The key was revoked: it no longer works.") if revoked else ""
     return await keys_page(visit, notice=notice)
 
 
 @router.post("/keys")
 async def create_key(
-    visit: VisitDep, csrf_token: FormField = "", form_key: FormField = ""
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(KEYS),
+    form_key: FormField = "",
 ) -> Response:
     """A new key; its secret is on this page only. The form posted twice makes one key,
     and the second answer says its secret was already shown."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, KEYS)
     merchants = visit.runtime.payments.merchants
     key = await merchants.create_key(visit.merchant.id, idempotency_key=f"portal:key:{form_key}")
@@ -88,9 +91,11 @@ async def _key(visit: PortalVisit, key_id: int) -> ApiKey | None:
 
 
 @router.get("/keys/{key_id}/revoke", response_class=HTMLResponse)
-async def confirm_revoke(key_id: Id, visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def confirm_revoke(
+    key_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     key = await _key(visit, key_id)
     if key is None:
         return not_found(visit)
@@ -98,11 +103,12 @@ async def confirm_revoke(key_id: Id, visit: VisitDep) -> Response:
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke_key(key_id: Id, visit: VisitDep, csrf_token: FormField = "") -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, KEYS)
+async def revoke_key(
+    key_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(KEYS),
+) -> Response:
     try:
         await visit.runtime.payments.merchants.revoke_key(visit.merchant.id, key_id)
     except NotFound:
@@ -160,11 +166,10 @@ async def webhooks_page(
 @router.get("/webhooks", response_class=HTMLResponse)
 async def show_webhooks(
     visit: VisitDep,
+    user: SignedIn,
     before: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
     resent: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     notice = visit._("The event was queued to be sent again.") if resent else ""
     return await webhooks_page(visit, before=before, notice=notice)
 
@@ -172,15 +177,12 @@ async def show_webhooks(
 @router.post("/webhooks")
 async def set_webhook(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(WEBHOOKS),
     url: FormField = "",
     event_types: Annotated[list[str] | None, Form()] = None,
     rotate_secret: FormField = "",
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, WEBHOOKS)
     url, chosen = url.strip(), [t for t in event_types or [] if t]
     errors: Errors = {}
     if not url.startswith(("http://", "https://")) or len(url) > URL_MAX:
@@ -204,12 +206,13 @@ async def set_webhook(
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/resend")
-async def resend(delivery_id: Id, visit: VisitDep, csrf_token: FormField = "") -> Response:
+async def resend(
+    delivery_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(WEBHOOKS),
+) -> Response:
     """Send the delivery's event again (same event id, so a receiver that has it drops it)."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, WEBHOOKS)
     try:
         fresh = await visit.runtime.payments.notifications.resend(visit.merchant, delivery_id)
     except NotFound:

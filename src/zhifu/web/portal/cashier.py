@@ -4,7 +4,7 @@ payment arrive.
 Creating a sale is PaymentMethods.precreate, the service behind the REST API's
 precreate, with the form's key as the order number (`cashier-<key>`), so a double
 submission makes one trade. The sale's page draws the trade's QR code on the server
-(zhifu.web.codes) and prints the code's text beside it. Its status panel is a fragment
+(zhifu.web.kit.codes) and prints the code's text beside it. Its status panel is a fragment
 of its own (`/cashier/{trade_no}/status`): static/merchant.js fetches it every 1.5 s and
 swaps it in until the sale is paid or closed; without JavaScript the panel's "Check
 again" link reloads the page.
@@ -18,23 +18,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
-    PREFIX,
-    FormField,
-    PortalVisit,
-    VisitDep,
-    form_expired,
-    not_found,
-    render,
-)
 from zhifu.errors import InvalidStateTransition, ZhifuError
 from zhifu.identity import mask_phone
 from zhifu.payments import Trade, TradeNotFound
 from zhifu.payments.acquiring import Order
-from zhifu.web import codes, pages
-from zhifu.web.forms import Errors, parse_amount, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
+from zhifu.web.kit import codes, pages
+from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.forms import parse_amount, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
+    PREFIX,
+    FormField,
+    PortalVisit,
+    SignedIn,
+    VisitDep,
+    checked_form,
+    form_expired,
+    not_found,
+    render,
+)
 
 router = APIRouter()
 
@@ -74,9 +77,10 @@ async def cashier_page(
 
 
 @router.get("/cashier", response_class=HTMLResponse)
-async def show_cashier(visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def show_cashier(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     return await cashier_page(visit)
 
 
@@ -92,15 +96,14 @@ def _store_id(store: str, errors: Errors, visit: PortalVisit) -> int | None:
 @router.post("/cashier")
 async def new_sale(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(CASHIER),
     form_key: FormField = "",
     amount: FormField = "",
     subject: FormField = "",
     store: FormField = "",
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, CASHIER)
     value, errors = parse_amount(amount, "CNY", visit._)
     subject = required(subject, "subject", visit._("Say what the customer pays for."), errors)
@@ -151,9 +154,11 @@ async def sale_context(visit: PortalVisit, trade: Trade) -> dict[str, Any]:
 
 
 @router.get("/cashier/{trade_no}", response_class=HTMLResponse)
-async def show_sale(trade_no: TradeNo, visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def show_sale(
+    trade_no: TradeNo,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     trade = await _trade(visit, trade_no)
     if trade is None:
         return not_found(visit)
@@ -186,12 +191,13 @@ async def sale_status(trade_no: TradeNo, visit: VisitDep) -> Response:
 
 
 @router.post("/cashier/{trade_no}/close")
-async def close_sale(trade_no: TradeNo, visit: VisitDep, csrf_token: FormField = "") -> Response:
+async def close_sale(
+    trade_no: TradeNo,
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: sale_url(request.path_params["trade_no"])),
+) -> Response:
     """Call off a sale the customer has not paid: its code can no longer be paid."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, sale_url(trade_no))
     if await _trade(visit, trade_no) is None:
         return not_found(visit)
     with contextlib.suppress(InvalidStateTransition):  # paid or closed meanwhile: shown

@@ -10,26 +10,29 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.errors import NotFound, ZhifuError
+from zhifu.funding import FundingOrder
+from zhifu.identity import Card, User
+from zhifu.money import format_decimal
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.forms import parse_amount, required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.wallet.common import (
     PREFIX,
     Confirmation,
     FormField,
+    SignedIn,
     VisitDep,
     WalletVisit,
     card_label,
+    checked_form,
     confirm_page,
     form_expired,
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.errors import NotFound, ZhifuError
-from zhifu.funding import FundingOrder
-from zhifu.identity import Card, User
-from zhifu.money import format_decimal
-from zhifu.web.forms import Errors, parse_amount, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 
@@ -58,26 +61,25 @@ def cards_page(
 
 
 @router.get("/cards", response_class=HTMLResponse)
-async def show_cards(visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
-    return cards_page(visit, await visit.runtime.cards.list(visit.user.id))
+async def show_cards(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
+    return cards_page(visit, await visit.runtime.cards.list(user.id))
 
 
 @router.post("/cards")
 async def link_card(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/cards"),
     form_key: FormField = "",
     number: FormField = "",
     kind: FormField = "card",
     holder_name: FormField = "",
     bank: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, f"{PREFIX}/cards")
     values = {"number": number, "kind": kind, "holder_name": holder_name, "bank": bank}
     errors: Errors = {}
@@ -101,12 +103,12 @@ async def link_card(
 
 
 @router.post("/cards/{card_id}/unlink")
-async def unlink_card(card_id: Id, visit: VisitDep, csrf_token: FormField = "") -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/cards")
+async def unlink_card(
+    card_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/cards"),
+) -> Response:
     try:
         await visit.runtime.cards.unlink(user.id, card_id)
     except NotFound:
@@ -186,16 +188,13 @@ def funding_confirmation(visit: WalletVisit, form: FundingForm) -> Confirmation:
     )  # fmt: skip
 
 
-async def _show_funding(visit: WalletVisit, kind: str) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
-    return funding_form_page(visit, kind, await visit.runtime.cards.list(visit.user.id))
+async def _show_funding(visit: WalletVisit, user: User, kind: str) -> Response:
+    return funding_form_page(visit, kind, await visit.runtime.cards.list(user.id))
 
 
-async def _review_funding(visit: WalletVisit, kind: str, card_id: str, amount: str) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def _review_funding(
+    visit: WalletVisit, user: User, kind: str, card_id: str, amount: str
+) -> Response:
     form = await read_funding_form(visit, user, kind, card_id, amount)
     if form.errors:
         cards = await visit.runtime.cards.list(user.id)
@@ -206,11 +205,8 @@ async def _review_funding(visit: WalletVisit, kind: str, card_id: str, amount: s
 
 
 async def _confirm_funding(
-    visit: WalletVisit, kind: str, form_key: str, card_id: str, amount: str, pin: str
+    visit: WalletVisit, user: User, kind: str, form_key: str, card_id: str, amount: str, pin: str
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     form = await read_funding_form(visit, user, kind, card_id, amount)
     if form.errors or not valid_form_key(form_key):
         return form_expired(visit, f"{PREFIX}/{kind}")
@@ -229,65 +225,68 @@ async def _confirm_funding(
 
 
 @router.get("/topup", response_class=HTMLResponse)
-async def show_topup(visit: VisitDep) -> Response:
-    return await _show_funding(visit, "topup")
+async def show_topup(visit: VisitDep, user: SignedIn) -> Response:
+    return await _show_funding(visit, user, "topup")
 
 
 @router.post("/topup")
 async def review_topup(
-    visit: VisitDep, csrf_token: FormField = "", card_id: FormField = "", amount: FormField = ""
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/topup"),
+    card_id: FormField = "",
+    amount: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/topup")
-    return await _review_funding(visit, "topup", card_id, amount)
+    return await _review_funding(visit, user, "topup", card_id, amount)
 
 
 @router.post("/topup/confirm")
 async def confirm_topup(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/topup"),
     form_key: FormField = "",
     card_id: FormField = "",
     amount: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/topup")
-    return await _confirm_funding(visit, "topup", form_key, card_id, amount, "")
+    return await _confirm_funding(visit, user, "topup", form_key, card_id, amount, "")
 
 
 @router.get("/withdraw", response_class=HTMLResponse)
-async def show_withdraw(visit: VisitDep) -> Response:
-    return await _show_funding(visit, "withdraw")
+async def show_withdraw(visit: VisitDep, user: SignedIn) -> Response:
+    return await _show_funding(visit, user, "withdraw")
 
 
 @router.post("/withdraw")
 async def review_withdraw(
-    visit: VisitDep, csrf_token: FormField = "", card_id: FormField = "", amount: FormField = ""
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/withdraw"),
+    card_id: FormField = "",
+    amount: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/withdraw")
-    return await _review_funding(visit, "withdraw", card_id, amount)
+    return await _review_funding(visit, user, "withdraw", card_id, amount)
 
 
 @router.post("/withdraw/confirm")
 async def confirm_withdraw(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/withdraw"),
     form_key: FormField = "",
     card_id: FormField = "",
     amount: FormField = "",
     pin: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/withdraw")
-    return await _confirm_funding(visit, "withdraw", form_key, card_id, amount, pin)
+    return await _confirm_funding(visit, user, "withdraw", form_key, card_id, amount, pin)
 
 
 @router.get("/funding/{order_id}", response_class=HTMLResponse)
-async def funding_order(order_id: Id, visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def funding_order(
+    order_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     try:
         order: FundingOrder = await visit.runtime.funding.get(user.id, order_id)
     except NotFound:
@@ -372,25 +371,22 @@ async def _recipient(visit: WalletVisit, user: User, phone: str) -> tuple[str | 
 
 
 @router.get("/transfer", response_class=HTMLResponse)
-async def show_transfer(visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def show_transfer(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     return transfer_page(visit)
 
 
 @router.post("/transfer")
 async def review_transfer(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/transfer"),
     phone: FormField = "",
     amount: FormField = "",
     memo: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/transfer")
     form = read_transfer_form(visit, phone, amount, memo)
     values = {"phone": phone, "amount": amount, "memo": memo}
     to, errors = (None, {}) if "phone" in form.errors else await _recipient(visit, user, form.phone)
@@ -403,18 +399,16 @@ async def review_transfer(
 @router.post("/transfer/confirm")
 async def confirm_transfer(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/transfer"),
     form_key: FormField = "",
     phone: FormField = "",
     amount: FormField = "",
     memo: FormField = "",
     pin: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     form = read_transfer_form(visit, phone, amount, memo)
-    if not visit.csrf_ok(csrf_token) or form.errors or not valid_form_key(form_key):
+    if form.errors or not valid_form_key(form_key):
         return form_expired(visit, f"{PREFIX}/transfer")
     assert form.amount is not None
     try:
@@ -431,10 +425,11 @@ async def confirm_transfer(
 
 
 @router.get("/transfers/{entry_id}", response_class=HTMLResponse)
-async def transfer_receipt(entry_id: Id, visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def transfer_receipt(
+    entry_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     try:
         receipt = await visit.runtime.transfers.receipt(user.id, entry_id)
     except NotFound:

@@ -18,12 +18,24 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.errors import ZhifuError
+from zhifu.identity import User
+from zhifu.money import format_decimal
+from zhifu.payments import Trade, TradeNotFound
+from zhifu.payments.acquiring import CODE_STEP_SECONDS, PaymentCodesExhausted, Scanned
+from zhifu.web.kit import codes
+from zhifu.web.kit.errors import MESSAGES, PAY_FIELDS, Errors, picture_problem, refusal
+from zhifu.web.kit.forms import PayForm, parse_amount
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other, valid_form_key
+from zhifu.web.wallet.common import (
     PREFIX,
     Confirmation,
     FormField,
+    SignedIn,
     VisitDep,
     WalletVisit,
+    checked_form,
     confirm_page,
     form_expired,
     message_page,
@@ -31,15 +43,6 @@ from zhifu.api.routers.wallet_web.common import (
     render,
     sources,
 )
-from zhifu.errors import ZhifuError
-from zhifu.identity import User
-from zhifu.money import format_decimal
-from zhifu.payments import Trade, TradeNotFound
-from zhifu.payments.acquiring import CODE_STEP_SECONDS, PaymentCodesExhausted, Scanned
-from zhifu.web import codes
-from zhifu.web.forms import Errors, PayForm, error_message, parse_amount, refusal
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other, valid_form_key
 
 router = APIRouter()
 
@@ -47,12 +50,6 @@ TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$")]
 PENDING_REFRESH_SECONDS = 3
 ESCROW_LIST = 100
 _CHECKOUT_LINK = re.compile(r"(?:https?://[^/\s]+)?/checkout/([0-9]{1,32})/?")
-# Where a refusal to pay is shown on a trade's page (its fields: source, pin).
-PAY_FIELDS = {
-    code: "source"
-    for code in ("insufficient_funds", "card_declined", "card_unlinked", "not_found",
-                 "balance_cap_exceeded", "card_payment_in_progress", "card_charged_to_wallet")
-}  # fmt: skip
 # Escrow steps the buyer may take, by the escrow state they start from.
 
 
@@ -68,9 +65,10 @@ def scan_page(
 
 
 @router.get("/scan", response_class=HTMLResponse)
-async def show_scan(visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def show_scan(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     return scan_page(visit)
 
 
@@ -82,18 +80,6 @@ async def _payload(payload: str, picture: UploadFile | None) -> str:
     return payload.strip()
 
 
-PICTURE_PROBLEMS = {
-    "not_an_image": N_("This file is not a picture we can read."),
-    "no_qr_code": N_("No QR code found in the picture. Try a sharper photo, or paste the text."),
-    "image_too_large": N_("The picture is too large: 5 MB at most."),
-}
-
-
-def _picture_problem(visit: WalletVisit, error: ZhifuError) -> str:
-    problem = PICTURE_PROBLEMS.get(str(error.details.get("reason")))
-    return visit._(problem) if problem else error_message(error, visit._)
-
-
 # The largest body of POST /scan (api.app): a picture of a QR code
 # (codes.MAX_IMAGE_BYTES) and the form around it.
 SCAN_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -102,19 +88,15 @@ SCAN_MAX_BODY_BYTES = 8 * 1024 * 1024
 @router.post("/scan")
 async def scan(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/scan"),
     payload: FormField = "",
     picture: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, f"{PREFIX}/scan")
     try:
         text = await _payload(payload, picture)
     except ZhifuError as error:
-        return scan_page(visit, errors={"picture": _picture_problem(visit, error)}, status=422)
+        return scan_page(visit, errors={"picture": picture_problem(error, visit._)}, status=422)
     if not text:
         errors = {"payload": visit._("Paste the code's text, or choose a picture of it.")}
         return scan_page(visit, errors=errors, status=422)
@@ -177,13 +159,14 @@ async def _scanned_store(visit: WalletVisit, user: User, payload: str) -> Scanne
 
 @router.post("/scan/amount")
 async def review_static(
-    visit: VisitDep, csrf_token: FormField = "", payload: FormField = "", amount: FormField = ""
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/scan"),
+    payload: FormField = "",
+    amount: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     scanned = await _scanned_store(visit, user, payload)
-    if not visit.csrf_ok(csrf_token) or scanned is None:
+    if scanned is None:
         return form_expired(visit, f"{PREFIX}/scan")
     value, errors = parse_amount(amount, scanned.currency, visit._)
     if value is None:
@@ -194,17 +177,15 @@ async def review_static(
 @router.post("/scan/pay")
 async def pay_static(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(f"{PREFIX}/scan"),
     form_key: FormField = "",
     payload: FormField = "",
     amount: FormField = "",
     pin: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     scanned = await _scanned_store(visit, user, payload)
-    if not visit.csrf_ok(csrf_token) or scanned is None or not valid_form_key(form_key):
+    if scanned is None or not valid_form_key(form_key):
         return form_expired(visit, f"{PREFIX}/scan")
     value, _ = parse_amount(amount, scanned.currency, visit._)
     if value is None:
@@ -260,10 +241,11 @@ async def trade_page(
 
 
 @router.get("/trades/{trade_no}", response_class=HTMLResponse)
-async def show_trade(trade_no: TradeNo, visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def show_trade(
+    trade_no: TradeNo,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     trade = await _trade(visit, user, trade_no)
     if trade is None:
         return not_found(visit)
@@ -274,15 +256,11 @@ async def show_trade(trade_no: TradeNo, visit: VisitDep) -> Response:
 async def pay_trade(
     trade_no: TradeNo,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: trade_url(request.path_params["trade_no"])),
     source: FormField = "",
     pin: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, trade_url(trade_no))
     trade = await _trade(visit, user, trade_no)
     if trade is None:
         return not_found(visit)
@@ -310,10 +288,10 @@ async def pay_trade(
 
 
 @router.get("/escrow", response_class=HTMLResponse)
-async def escrow_list(visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def escrow_list(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     trades = await visit.runtime.payments.trades.list_for_buyer(user.id, ESCROW_LIST)
     guaranteed = [trade for trade in trades if trade.escrow and trade.paid_at is not None]
     merchants = {}
@@ -358,10 +336,12 @@ async def _escrow_trade(visit: WalletVisit, user: User, trade_no: str, step: str
 
 
 @router.get("/trades/{trade_no}/{step}", response_class=HTMLResponse)
-async def review_escrow_step(trade_no: TradeNo, step: str, visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def review_escrow_step(
+    trade_no: TradeNo,
+    step: str,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     if step not in ESCROW_STEPS:
         return not_found(visit)
     trade = await _escrow_trade(visit, user, trade_no, step)
@@ -379,15 +359,13 @@ async def take_escrow_step(
     trade_no: TradeNo,
     step: str,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: trade_url(request.path_params["trade_no"])),
     form_key: FormField = "",
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     if step not in ESCROW_STEPS:
         return not_found(visit)
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, trade_url(trade_no))
     escrow, key = visit.runtime.payments.escrow, f"wallet:{form_key}"
     try:
@@ -415,17 +393,16 @@ def seconds_to_next_code(now: datetime) -> int:
 
 
 @router.get("/paycode", response_class=HTMLResponse)
-async def show_paycode(visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def show_paycode(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     runtime = visit.runtime
     try:
         code = await runtime.payments.devices.current_code(user.id)
-    except PaymentCodesExhausted:
+    except PaymentCodesExhausted as error:
         return message_page(
-            visit, N_("Payment code"),
-            N_("Six codes were used this minute. Wait for the next minute."), status=429,
+            visit, N_("Payment code"), MESSAGES[error.code], status=429,
             link_url=f"{PREFIX}/paycode", link_text=N_("Try again"),
         )  # fmt: skip
     waiting = await runtime.payments.methods.awaiting_buyer(user.id, limit=5)

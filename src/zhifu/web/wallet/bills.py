@@ -10,15 +10,23 @@ the transfer receipt or the top-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.wallet_web.common import (
+from zhifu.clock import BUSINESS_TIMEZONE
+from zhifu.errors import NotFound
+from zhifu.identity import User
+from zhifu.money import CURRENCIES
+from zhifu.transfers import Movement, StatementItem
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.i18n import N_
+from zhifu.web.wallet.common import (
     KINDS,
     PREFIX,
+    SignedIn,
     VisitDep,
     WalletVisit,
     kind_name,
@@ -26,14 +34,6 @@ from zhifu.api.routers.wallet_web.common import (
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.clock import BUSINESS_TIMEZONE
-from zhifu.errors import NotFound
-from zhifu.identity import User
-from zhifu.ledger import entry as ledger_entry
-from zhifu.money import CURRENCIES
-from zhifu.transfers import StatementItem
-from zhifu.web.i18n import N_
 
 router = APIRouter()
 
@@ -92,6 +92,7 @@ def _date(text: str) -> date | None:
 @router.get("/bills", response_class=HTMLResponse)
 async def bills(
     visit: VisitDep,
+    user: SignedIn,
     currency: Text = "CNY",
     kind: Text = "",
     direction: Text = "",
@@ -99,9 +100,6 @@ async def bills(
     end: Annotated[str, Query(alias="to", max_length=10)] = "",
     before: Before = None,
 ) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     filters = Filters.read(currency, kind, direction, start, end)
     wallets = await visit.runtime.users.wallets(user.id)
     lines = []
@@ -114,47 +112,6 @@ async def bills(
         kinds=[(value, visit._(name)) for value, name in KINDS.items()],
         currencies=[(code, code) for code in sorted(wallets) or ["CNY"]], older=older,
     )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Movement:
-    """One ledger entry as it touched my wallet."""
-
-    entry_id: int
-    kind: str
-    amount: int
-    currency: str
-    created_at: datetime
-    metadata: dict[str, Any]
-    description: str
-
-    @property
-    def direction(self) -> str:
-        return "out" if self.amount < 0 else "in"
-
-
-async def movement(visit: WalletVisit, user: User, entry_id: int) -> Movement | None:
-    """The entry's postings on the user's wallets, or None if it has none."""
-    runtime = visit.runtime
-    wallets = await runtime.users.wallets(user.id)
-    currency_of = {account: currency for currency, account in wallets.items()}
-    async with runtime.db.connection() as conn:
-        try:
-            found = await ledger_entry(conn, entry_id)
-        except NotFound:
-            return None
-    mine = [p for p in found["postings"] if p["account_id"] in currency_of]
-    if not mine:
-        return None
-    return Movement(
-        entry_id=entry_id,
-        kind=str(found["kind"]),
-        amount=sum(int(p["amount"]) for p in mine),
-        currency=currency_of[mine[0]["account_id"]],
-        created_at=found["created_at"],
-        metadata=dict(found["metadata"] or {}),
-        description=str(found["description"]),
-    )
 
 
 async def _details(visit: WalletVisit, user: User, found: Movement) -> dict[str, Any]:
@@ -192,11 +149,12 @@ async def _details(visit: WalletVisit, user: User, found: Movement) -> dict[str,
 
 
 @router.get("/bills/{entry_id}", response_class=HTMLResponse)
-async def bill(entry_id: Id, visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
-    found = await movement(visit, user, entry_id)
+async def bill(
+    entry_id: Id,
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
+    found = await visit.runtime.transfers.movement(user.id, entry_id)
     if found is None:
         return not_found(visit)
     return render(
@@ -206,11 +164,13 @@ async def bill(entry_id: Id, visit: VisitDep) -> Response:
 
 
 @router.get("/statement.csv", response_class=Response)
-async def statement_csv(visit: VisitDep, currency: Text = "CNY", before: Before = None) -> Response:
+async def statement_csv(
+    visit: VisitDep,
+    user: SignedIn,
+    currency: Text = "CNY",
+    before: Before = None,
+) -> Response:
     """My statement as CSV (amounts as decimals), the same file as GET /v1/statement.csv."""
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
     currency = currency if currency in CURRENCIES else "CNY"
     text = await visit.runtime.transfers.statement_csv(user.id, currency, CSV_LINES, before)
     day = visit.runtime.clock.now().astimezone(BUSINESS_TIMEZONE).date().isoformat()

@@ -8,18 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.site import local_path
-from zhifu.api.routers.wallet_web.common import (
-    HOME,
-    PREFIX,
-    SIGN_IN,
-    FormField,
-    VisitDep,
-    WalletVisit,
-    form_expired,
-    named_kinds,
-    render,
-)
 from zhifu.errors import (
     CurrentPinRequired,
     RateLimited,
@@ -29,9 +17,24 @@ from zhifu.errors import (
 )
 from zhifu.identity import Session
 from zhifu.identity.credentials import check_pin
-from zhifu.web.forms import Errors, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
+from zhifu.web.kit import signin
+from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.forms import required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.wallet.common import (
+    HOME,
+    PREFIX,
+    SIGN_IN,
+    FormField,
+    SignedIn,
+    VisitDep,
+    WalletVisit,
+    checked_form,
+    form_expired,
+    named_kinds,
+    render,
+)
 
 router = APIRouter()
 
@@ -40,15 +43,12 @@ Next = Annotated[str | None, Query(max_length=2000)]
 
 
 def _next(target: str | None) -> str:
-    path = local_path(target, HOME)
-    return path if path.startswith(PREFIX) else HOME
+    return signin.back_to(target, HOME)
 
 
 def signed_in(visit: WalletVisit, session: Session, target: str) -> Response:
-    response = see_other(target)
-    lifetime = session.expires_at - visit.runtime.clock.now()
-    visit.start_session(response, session.token, max_age=int(lifetime.total_seconds()))
-    return response
+    now = visit.runtime.clock.now()
+    return signin.signed_in(visit, session.token, session.expires_at, now, target)
 
 
 def login_page(
@@ -71,13 +71,11 @@ async def show_login(visit: VisitDep, next: Next = None) -> Response:
 @router.post("/login")
 async def login(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    _csrf: None = checked_form(SIGN_IN),
     phone: FormField = "",
     password: FormField = "",
     next: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, SIGN_IN)
     target = _next(next)
     errors: Errors = {}
     phone = required(phone, "phone", visit._("Enter your phone number."), errors)
@@ -87,11 +85,8 @@ async def login(
         return login_page(visit, errors=errors, phone=phone, target=target, status=422)
     try:
         session = await visit.runtime.users.login(phone, password, client=visit.client_address)
-    except Unauthorized:
-        errors = {"password": visit._("Wrong phone number or password.")}
-        return login_page(visit, errors=errors, phone=phone, target=target, status=401)
-    except (SignInLocked, RateLimited) as error:
-        errors = refusal(error, visit._, default="password")
+    except (Unauthorized, SignInLocked, RateLimited) as error:
+        errors = signin.refused(error, visit._, visit._("Wrong phone number or password."))
         return login_page(visit, errors=errors, phone=phone, target=target, status=error.status)
     return signed_in(visit, session, target)
 
@@ -127,7 +122,7 @@ def _signup_errors(visit: WalletVisit, phone: str, password: str, pin: str, pin2
 @router.post("/signup")
 async def signup(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    _csrf: None = checked_form(f"{PREFIX}/signup"),
     phone: FormField = "",
     password: FormField = "",
     pin: FormField = "",
@@ -137,7 +132,7 @@ async def signup(
     """Register, set the payment PIN, sign in: one form. The PIN's rules are checked
     before the account exists, so a refused PIN leaves no half-made account; the form's
     key makes a double submission one sign-up."""
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, f"{PREFIX}/signup")
     errors = _signup_errors(visit, phone, password, pin, pin_again)
     if errors:
@@ -158,9 +153,10 @@ async def signup(
 
 
 @router.post("/logout")
-async def logout(visit: VisitDep, csrf_token: FormField = "") -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit)
+async def logout(
+    visit: VisitDep,
+    _csrf: None = checked_form(),
+) -> Response:
     if visit.session_token:
         await visit.runtime.users.logout(visit.session_token)
     response = see_other(SIGN_IN)
@@ -169,10 +165,10 @@ async def logout(visit: VisitDep, csrf_token: FormField = "") -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(visit: VisitDep) -> Response:
-    user = visit.user
-    if user is None:
-        return visit.to_sign_in()
+async def home(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     runtime = visit.runtime
     balances = await runtime.transfers.balances(user.id)
     recent = await runtime.transfers.statement(user.id, "CNY", RECENT)

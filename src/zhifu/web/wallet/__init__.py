@@ -20,9 +20,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 
-from zhifu.api.routers.wallet_web import account, bills, money, paying
-from zhifu.api.routers.wallet_web.common import HOME, PREFIX
-from zhifu.web.session import see_other
+from zhifu.web.kit.session import see_other
+from zhifu.web.wallet import account, bills, money, paying
+from zhifu.web.wallet.common import HOME, PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["wallet-web"], include_in_schema=False)
 for part in (account.router, money.router, paying.router, bills.router):

@@ -10,7 +10,7 @@
 
 The session is the token of UserService.login in the cookie `zhifu_session` (HttpOnly,
 SameSite=Lax, Path=/checkout; Secure when the request came over https, so behind a TLS
-proxy run uvicorn with --proxy-headers). Every form carries a CSRF token (zhifu.web.csrf);
+proxy run uvicorn with --proxy-headers). Every form carries a CSRF token (zhifu.web.kit.csrf);
 a missing or wrong one is refused with 403. A double submission pays once: the second
 finds the trade paid by the same buyer and lands where the first did.
 """
@@ -26,16 +26,16 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.deps import RuntimeDep
-from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import RateLimited, SignInLocked, Unauthorized, ZhifuError
 from zhifu.identity import Card, User
 from zhifu.money import format_decimal
 from zhifu.payments import Trade, TradeClosed, TradeExpired, TradeNotFound, TradePaid, TradeState
 from zhifu.runtime import Runtime
-from zhifu.web import pages, session
-from zhifu.web.forms import PayForm
-from zhifu.web.session import see_other
+from zhifu.web.kit import errors as error_texts
+from zhifu.web.kit import pages, session, signin
+from zhifu.web.kit.deps import RuntimeDep, csrf_checked
+from zhifu.web.kit.forms import PayForm
+from zhifu.web.kit.session import see_other
 
 router = APIRouter(prefix="/checkout", tags=["checkout"], include_in_schema=False)
 
@@ -132,6 +132,13 @@ def forbidden(visit: Visit, trade_no: str) -> HTMLResponse:
         status=403,
         link_url=page_url(trade_no),
         link_text="Open the payment again",
+    )
+
+
+def checked_form() -> Any:
+    """The form's CSRF token checked; else "your form expired", back to the payment."""
+    return csrf_checked(
+        current_visit, lambda visit, request: forbidden(visit, request.path_params["trade_no"])
     )
 
 
@@ -283,64 +290,17 @@ async def page_for(
     if latest is not None and latest.charging:
         return await pending_page(visit, trade)
     error = latest.error() if latest is not None and form is None else None
-    notice = _sentence(error.message) if error and error.code == "card_charged_to_wallet" else ""
+    notice = (
+        error_texts.sentence(error.message)
+        if error and error.code == "card_charged_to_wallet"
+        else ""
+    )
     return await pay_page(visit, trade, form or PayForm(), status=status, notice=notice)
 
 
-# Refusals shown next to the field they concern.
-
-FIELD_OF_ERROR = {
-    "incorrect_pin": "pin",
-    "invalid_pin": "pin",
-    "pin_locked": "pin",
-    "pin_required": "pin",
-    "pin_not_set": "pin",
-    "insufficient_funds": "source",
-    "card_declined": "source",
-    "card_unlinked": "source",
-    "card_payment_in_progress": "source",
-    "card_charged_to_wallet": "source",
-    "not_found": "source",
-    "balance_cap_exceeded": "source",
-}
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-
-
-def _locked_until(error: ZhifuError) -> str:
-    until = datetime.fromisoformat(str(error.details["until"])).astimezone(BUSINESS_TIMEZONE)
-    return until.strftime("%H:%M")
-
-
-def _decline_reason(error: ZhifuError) -> str:
-    return str(error.details.get("decline_reason") or "declined").replace("_", " ")
-
-
 def error_message(error: ZhifuError) -> str:
-    """A refusal in words for the person at the page."""
-    match error.code:
-        case "incorrect_pin":
-            left = error.details.get("attempts_left")
-            return f"Incorrect payment PIN. {left} tries left before it locks."
-        case "pin_locked":
-            return f"Too many wrong PINs: your payment PIN is locked until {_locked_until(error)}."
-        case "login_locked":
-            return f"Too many wrong passwords: sign-in is locked until {_locked_until(error)}."
-        case "rate_limited":
-            return "Too many failed attempts from here. Try again in a few minutes."
-        case "pin_required":
-            return "Enter your payment PIN to pay this amount."
-        case "pin_not_set":
-            return "Set a payment PIN in the zhifu app first."
-        case "insufficient_funds":
-            return "Your wallet balance is too low for this payment. Choose a card."
-        case "card_declined":
-            return f"Your bank declined the card ({_decline_reason(error)}). Choose another."
-        case "not_found" | "card_unlinked":
-            return "Choose one of your linked cards."
-    return _sentence(error.message)
+    """A refusal in the checkout's words (zhifu.web.kit.error_texts.CHECKOUT)."""
+    return error_texts.error_message(error, str, error_texts.CHECKOUT, own_words=True)
 
 
 async def after_refusal(visit: Visit, trade_no: str, form: PayForm, error: ZhifuError) -> Response:
@@ -352,9 +312,8 @@ async def after_refusal(visit: Visit, trade_no: str, form: PayForm, error: Zhifu
         return not_found(visit)
     if isinstance(error, TradePaid | TradeClosed | TradeExpired):
         return await page_for(visit, trade, status=error.status)
-    name = FIELD_OF_ERROR.get(error.code, "form")
-    errors = {name: error_message(error)}
-    return await page_for(visit, trade, PayForm(form.source, errors=errors), status=error.status)
+    refused = {error_texts.PAY_FIELDS.get(error.code, "form"): error_message(error)}
+    return await page_for(visit, trade, PayForm(form.source, errors=refused), status=error.status)
 
 
 # Routes.
@@ -374,12 +333,10 @@ async def show(trade_no: str, visit: VisitDep) -> Response:
 async def login(
     trade_no: str,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    _csrf: None = checked_form(),
     phone: FormField = "",
     password: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return forbidden(visit, trade_no)
     trade = await _trade(visit.runtime, trade_no)
     if trade is None:
         return not_found(visit)
@@ -388,16 +345,11 @@ async def login(
         return await login_page(visit, trade, errors=errors, phone=phone, status=422)
     try:
         signed_in = await visit.runtime.users.login(phone, password, client=visit.client_address)
-    except Unauthorized:
-        errors = {"password": "Wrong phone number or password."}
-        return await login_page(visit, trade, errors=errors, phone=phone, status=401)
-    except (SignInLocked, RateLimited) as error:
-        errors = {"password": error_message(error)}
+    except (Unauthorized, SignInLocked, RateLimited) as error:
+        errors = signin.refused(error, str, "Wrong phone number or password.")
         return await login_page(visit, trade, errors=errors, phone=phone, status=error.status)
-    response = see_other(page_url(trade_no))
-    lifetime = signed_in.expires_at - visit.runtime.clock.now()
-    visit.start_session(response, signed_in.token, max_age=int(lifetime.total_seconds()))
-    return response
+    now = visit.runtime.clock.now()
+    return signin.signed_in(visit, signed_in.token, signed_in.expires_at, now, page_url(trade_no))
 
 
 def _login_errors(phone: str, password: str) -> dict[str, str]:
@@ -413,12 +365,10 @@ def _login_errors(phone: str, password: str) -> dict[str, str]:
 async def pay(
     trade_no: str,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    _csrf: None = checked_form(),
     source: FormField = "",
     pin: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return forbidden(visit, trade_no)
     if visit.user is None:
         return see_other(page_url(trade_no))
     trade = await _trade(visit.runtime, trade_no)
@@ -444,9 +394,7 @@ async def pay(
 
 
 @router.post("/{trade_no}/logout")
-async def logout(trade_no: str, visit: VisitDep, csrf_token: FormField = "") -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return forbidden(visit, trade_no)
+async def logout(trade_no: str, visit: VisitDep, _csrf: None = checked_form()) -> Response:
     if visit.session_token:
         await visit.runtime.users.logout(visit.session_token)
     response = see_other(page_url(trade_no))

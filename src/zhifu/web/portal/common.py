@@ -2,7 +2,7 @@
 rendering, the navigation, names of states and methods, money-form keys.
 
 The portal's cookies live under /merchant: `zhifu_merchant` holds the token of a portal
-session (PortalLogins.sign_in), `zhifu_csrf` the CSRF nonce (zhifu.web.session). A page
+session (PortalLogins.sign_in), `zhifu_csrf` the CSRF nonce (zhifu.web.kit.session). A page
 for signed-in staff sends anyone else to the sign-in page and back. Every query names
 the signed-in merchant, so another merchant's trade, key or delivery is not found.
 
@@ -16,19 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhifu.api.deps import RuntimeDep
 from zhifu.errors import Unauthorized
 from zhifu.merchants import Merchant, PortalUser
 from zhifu.runtime import Runtime
-from zhifu.web import i18n, pages, session
-from zhifu.web.forms import Errors
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
+from zhifu.web.kit import i18n, pages, session, signin
+from zhifu.web.kit.deps import Answered, BackTo, RuntimeDep, back_to_path, csrf_checked
+from zhifu.web.kit.errors import Errors
+from zhifu.web.kit.i18n import N_
 
 PREFIX = "/merchant"
 SPACE = session.CookieSpace(path=PREFIX, session_cookie="zhifu_merchant")
@@ -82,11 +80,7 @@ class PortalVisit(session.Visit):
 
     def to_sign_in(self) -> RedirectResponse:
         """Off to sign in, and back here afterwards (a GET page; else the dashboard)."""
-        request = self.request
-        here = request.url.path if request.method == "GET" else HOME
-        if request.method == "GET" and request.url.query:
-            here += f"?{request.url.query}"
-        return see_other(f"{SIGN_IN}?next={quote(here, safe='/')}")
+        return signin.to_sign_in(self, SIGN_IN, HOME)
 
 
 async def _signed_in(runtime: Runtime, token: str | None) -> PortalUser | None:
@@ -104,6 +98,24 @@ async def current_visit(request: Request, runtime: RuntimeDep) -> PortalVisit:
 
 
 VisitDep = Annotated[PortalVisit, Depends(current_visit)]
+
+
+async def signed_in_user(visit: VisitDep) -> PortalUser:
+    """The signed-in staff member; anyone else goes to sign in and back."""
+    if visit.user is None:
+        raise Answered(visit.to_sign_in())
+    return visit.user
+
+
+SignedIn = Annotated[PortalUser, Depends(signed_in_user)]
+
+
+def checked_form(back_to: BackTo = None) -> Any:
+    """The form's CSRF token checked (after signing in); else "your form expired", with
+    a link to `back_to`."""
+    return csrf_checked(
+        current_visit, lambda visit, request: form_expired(visit, back_to_path(back_to, request))
+    )
 
 
 def render(

@@ -8,23 +8,24 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import RateLimited, SignInLocked, Unauthorized
+from zhifu.reporting import TradeQuery
+from zhifu.web.kit import signin
+from zhifu.web.kit.charts import bar_chart
+from zhifu.web.kit.errors import Errors
+from zhifu.web.kit.forms import required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other
+from zhifu.web.portal.common import (
     HOME,
-    PREFIX,
     SIGN_IN,
     FormField,
     PortalVisit,
+    SignedIn,
     VisitDep,
-    form_expired,
+    checked_form,
     render,
 )
-from zhifu.api.routers.site import local_path
-from zhifu.errors import RateLimited, SignInLocked, Unauthorized
-from zhifu.reporting import TradeQuery
-from zhifu.web.charts import bar_chart
-from zhifu.web.forms import Errors, error_message, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
 
 router = APIRouter()
 
@@ -34,8 +35,7 @@ Next = Annotated[str | None, Query(max_length=2000)]
 
 
 def _next(target: str | None) -> str:
-    path = local_path(target, HOME)
-    return path if path.startswith(f"{PREFIX}/") else HOME
+    return signin.back_to(target, HOME)
 
 
 def login_page(
@@ -67,13 +67,11 @@ async def show_login(visit: VisitDep, next: Next = None) -> Response:
 @router.post("/login")
 async def login(
     visit: VisitDep,
-    csrf_token: FormField = "",
+    _csrf: None = checked_form(SIGN_IN),
     login: FormField = "",
     password: FormField = "",
     next: FormField = "",
 ) -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, SIGN_IN)
     target = _next(next)
     errors: Errors = {}
     login = required(login, "login", visit._("Enter your login name or phone number."), errors)
@@ -85,21 +83,17 @@ async def login(
         portal = visit.runtime.payments.portal
         signed_in = await portal.sign_in(login, password, client=visit.client_address)
     except (Unauthorized, SignInLocked, RateLimited) as error:
-        if isinstance(error, SignInLocked | RateLimited):
-            errors = {"password": error_message(error, visit._)}
-        else:
-            errors = {"password": visit._("Wrong login or password.")}
+        errors = signin.refused(error, visit._, visit._("Wrong login or password."))
         return login_page(visit, errors=errors, login=login, target=target, status=error.status)
-    response = see_other(target)
-    lifetime = signed_in.expires_at - visit.runtime.clock.now()
-    visit.start_session(response, signed_in.token, max_age=int(lifetime.total_seconds()))
-    return response
+    now = visit.runtime.clock.now()
+    return signin.signed_in(visit, signed_in.token, signed_in.expires_at, now, target)
 
 
 @router.post("/logout")
-async def logout(visit: VisitDep, csrf_token: FormField = "") -> Response:
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit)
+async def logout(
+    visit: VisitDep,
+    _csrf: None = checked_form(),
+) -> Response:
     if visit.session_token:
         await visit.runtime.payments.portal.sign_out(visit.session_token)
     response = see_other(SIGN_IN)
@@ -113,9 +107,10 @@ async def portal_root() -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def dashboard(visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def dashboard(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     reports, merchant = visit.runtime.reporting.reports, visit.merchant
     days = await reports.takings(merchant.id, days=CHART_DAYS)
     chart = bar_chart([(day.day.strftime("%m-%d"), day.gross) for day in days])

@@ -1,7 +1,7 @@
 """What every wallet page shares: the signed-in consumer, rendering, money-form keys.
 
 The wallet's cookies live under /wallet: `zhifu_wallet` holds the token of
-UserService.login, `zhifu_csrf` the CSRF nonce (zhifu.web.session). A page for signed-in
+UserService.login, `zhifu_csrf` the CSRF nonce (zhifu.web.kit.session). A page for signed-in
 consumers sends anyone else to the sign-in page and back.
 
 Every money action is two steps. The first form is checked field by field; then a
@@ -15,19 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhifu.api.deps import RuntimeDep
 from zhifu.identity import Card, User
 from zhifu.runtime import Runtime
 from zhifu.transfers import StatementItem
-from zhifu.web import pages, session
-from zhifu.web.forms import Errors
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other
+from zhifu.web.kit import pages, session, signin
+from zhifu.web.kit.deps import Answered, BackTo, RuntimeDep, back_to_path, csrf_checked
+from zhifu.web.kit.errors import Errors
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key
 
 PREFIX = "/wallet"
 SPACE = session.CookieSpace(path=PREFIX, session_cookie="zhifu_wallet")
@@ -57,11 +56,7 @@ class WalletVisit(session.Visit):
 
     def to_sign_in(self) -> RedirectResponse:
         """Off to sign in, and back here afterwards (a GET page; else home)."""
-        request = self.request
-        here = request.url.path if request.method == "GET" else HOME
-        if request.method == "GET" and request.url.query:
-            here += f"?{request.url.query}"
-        return see_other(f"{SIGN_IN}?next={quote(here, safe='/')}")
+        return signin.to_sign_in(self, SIGN_IN, HOME)
 
 
 async def current_visit(request: Request, runtime: RuntimeDep) -> WalletVisit:
@@ -70,6 +65,24 @@ async def current_visit(request: Request, runtime: RuntimeDep) -> WalletVisit:
 
 
 VisitDep = Annotated[WalletVisit, Depends(current_visit)]
+
+
+async def signed_in_user(visit: VisitDep) -> User:
+    """The signed-in consumer; anyone else goes to sign in and back."""
+    if visit.user is None:
+        raise Answered(visit.to_sign_in())
+    return visit.user
+
+
+SignedIn = Annotated[User, Depends(signed_in_user)]
+
+
+def checked_form(back_to: BackTo = None) -> Any:
+    """The form's CSRF token checked (after signing in); else "your form expired", with
+    a link to `back_to`."""
+    return csrf_checked(
+        current_visit, lambda visit, request: form_expired(visit, back_to_path(back_to, request))
+    )
 
 
 def render(

@@ -12,22 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhifu.web import pages, session
-from zhifu.web.i18n import N_
+from zhifu.web.kit import pages, session
+from zhifu.web.kit.i18n import N_
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 
 # The site's pages have no forms and keep no session: they set no cookie but the language.
 SPACE = session.CookieSpace(path="/", session_cookie="", csrf_cookie="")
-
-
-def local_path(target: str | None, default: str = "/") -> str:
-    """`target` if it is a path on this site; never another origin (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    if any(ord(c) < 0x21 for c in target):
-        return default
-    return target
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -41,4 +32,4 @@ async def landing(request: Request) -> HTMLResponse:
 async def choose_language(
     request: Request, locale: str, next: Annotated[str | None, Query(max_length=2000)] = None
 ) -> RedirectResponse:
-    return session.choose_language(request, locale, local_path(next))
+    return session.choose_language(request, locale, session.local_path(next))

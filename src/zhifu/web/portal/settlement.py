@@ -9,18 +9,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import ZhifuError
+from zhifu.web.kit.errors import Errors, refusal
+from zhifu.web.kit.forms import required
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import see_other
+from zhifu.web.portal.common import (
     PREFIX,
     FormField,
     PortalVisit,
+    SignedIn,
     VisitDep,
-    form_expired,
+    checked_form,
     render,
 )
-from zhifu.errors import ZhifuError
-from zhifu.web.forms import Errors, refusal, required
-from zhifu.web.i18n import N_
-from zhifu.web.session import see_other
 
 router = APIRouter()
 
@@ -54,22 +56,22 @@ async def settlement_page(
 
 @router.get("/settlement", response_class=HTMLResponse)
 async def show_settlement(
-    visit: VisitDep, saved: Annotated[str | None, Query(max_length=8)] = None
+    visit: VisitDep,
+    user: SignedIn,
+    saved: Annotated[str | None, Query(max_length=8)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     notice = visit._("Settlements will be paid to this account.") if saved else ""
     return await settlement_page(visit, notice=notice)
 
 
 @router.post("/settlement")
 async def set_account(
-    visit: VisitDep, csrf_token: FormField = "", bank: FormField = "", number: FormField = ""
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(SETTLEMENT),
+    bank: FormField = "",
+    number: FormField = "",
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, SETTLEMENT)
     errors: Errors = {}
     bank = required(bank, "bank", visit._("Enter the name of the bank."), errors)
     if len(bank) > BANK_MAX or not bank.isprintable():

@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse
 
-from zhifu.web import environment, i18n
-from zhifu.web.i18n import N_
-from zhifu.web.session import Visit, page_headers
+from zhifu.web.kit import environment, i18n
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import Visit, page_headers
 
 STATIC_PATH = "/static"
 LANGUAGE_PATH = "/language"

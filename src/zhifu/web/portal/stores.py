@@ -8,21 +8,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
+from zhifu.errors import NotFound
+from zhifu.web.kit import codes
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.errors import Errors
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
     PREFIX,
     FormField,
     PortalVisit,
+    SignedIn,
     VisitDep,
+    checked_form,
     form_expired,
     not_found,
     render,
 )
-from zhifu.api.schemas import MAX_ID
-from zhifu.errors import NotFound
-from zhifu.web import codes
-from zhifu.web.forms import Errors
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
 
 router = APIRouter()
 
@@ -57,9 +59,10 @@ async def stores_page(
 
 
 @router.get("/stores", response_class=HTMLResponse)
-async def show_stores(visit: VisitDep) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
+async def show_stores(
+    visit: VisitDep,
+    user: SignedIn,
+) -> Response:
     return await stores_page(visit)
 
 
@@ -75,12 +78,14 @@ def _name(visit: PortalVisit, text: str) -> tuple[str, str | None]:
 
 @router.post("/stores")
 async def add_store(
-    visit: VisitDep, csrf_token: FormField = "", name: FormField = "", form_key: FormField = ""
+    visit: VisitDep,
+    user: SignedIn,
+    _csrf: None = checked_form(STORES),
+    name: FormField = "",
+    form_key: FormField = "",
 ) -> Response:
     """A new store; the form posted twice (a double click) makes one."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, STORES)
     name, wrong = _name(visit, name)
     if wrong:
@@ -94,14 +99,13 @@ async def add_store(
 async def add_terminal(
     store_id: StoreId,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(STORES),
     label: FormField = "",
     form_key: FormField = "",
 ) -> Response:
     """A new terminal; the form posted twice makes one."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, STORES)
     field = f"label-{store_id}"
     label, wrong = _name(visit, label)

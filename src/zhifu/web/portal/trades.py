@@ -15,40 +15,35 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from zhifu.api.routers.merchant_portal.common import (
-    METHOD_NAMES,
-    PREFIX,
-    STATE_NAMES,
-    FormField,
-    PortalVisit,
-    VisitDep,
-    form_expired,
-    not_found,
-    render,
-)
-from zhifu.api.schemas import MAX_ID
 from zhifu.errors import ZhifuError
 from zhifu.identity import mask_phone
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments import Refund, Trade, TradeNotFound
 from zhifu.reporting import TradeQuery
-from zhifu.web.forms import Errors, parse_amount, refusal
-from zhifu.web.i18n import N_
-from zhifu.web.session import new_form_key, see_other, valid_form_key
+from zhifu.web.kit.deps import MAX_ID
+from zhifu.web.kit.errors import REFUND_FIELDS, Errors, refusal
+from zhifu.web.kit.forms import parse_amount
+from zhifu.web.kit.i18n import N_
+from zhifu.web.kit.session import new_form_key, see_other, valid_form_key
+from zhifu.web.portal.common import (
+    METHOD_NAMES,
+    PREFIX,
+    STATE_NAMES,
+    FormField,
+    PortalVisit,
+    SignedIn,
+    VisitDep,
+    checked_form,
+    form_expired,
+    not_found,
+    render,
+)
 
 router = APIRouter()
 
 TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$")]
 PAGE = 25
 REASON_MAX = 256
-# Where refusals of a refund are shown on the trade's refund form.
-REFUND_FIELDS = {
-    "refund_exceeds_paid": "amount",
-    "merchant_insufficient_funds": "amount",
-    "trade_not_refundable": "form",
-    "refund_exists": "form",
-    "idempotency_key_reused": "form",
-}
 
 
 def trade_url(trade_no: str) -> str:
@@ -103,6 +98,7 @@ def _day(text: str, field: str, visit: PortalVisit, errors: Errors) -> date | No
 @router.get("/trades", response_class=HTMLResponse)
 async def list_trades(
     visit: VisitDep,
+    user: SignedIn,
     q: Annotated[str, Query(max_length=256)] = "",
     state: Annotated[str, Query(max_length=32)] = "",
     method: Annotated[str, Query(max_length=32)] = "",
@@ -110,8 +106,6 @@ async def list_trades(
     until: Annotated[str, Query(max_length=10)] = "",
     before: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     form = SearchForm(q, state, method, since, until)
     query, errors = form.parse(visit, before)
     trades: list[Trade] = []
@@ -216,10 +210,9 @@ async def trade_page(
 async def show_trade(
     trade_no: TradeNo,
     visit: VisitDep,
+    user: SignedIn,
     refunded: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> Response:
-    if visit.user is None:
-        return visit.to_sign_in()
     trade = await _trade(visit, trade_no)
     if trade is None:
         return not_found(visit)
@@ -256,15 +249,12 @@ def _refund_form(
 async def review_refund(
     trade_no: TradeNo,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: trade_url(request.path_params["trade_no"])),
     amount: FormField = "",
     reason: FormField = "",
 ) -> Response:
     """Check the refund form; show what will happen, with a fresh form key."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token):
-        return form_expired(visit, trade_url(trade_no))
     trade = await _trade(visit, trade_no)
     if trade is None:
         return not_found(visit)
@@ -307,16 +297,15 @@ def confirm_refund_page(
 async def refund(
     trade_no: TradeNo,
     visit: VisitDep,
-    csrf_token: FormField = "",
+    user: SignedIn,
+    _csrf: None = checked_form(lambda request: trade_url(request.path_params["trade_no"])),
     form_key: FormField = "",
     amount: FormField = "",
     reason: FormField = "",
 ) -> Response:
     """Refund as confirmed. The same confirmation again finds its refund made (same
     idempotency key and out_request_no) and lands where the first did."""
-    if visit.user is None:
-        return visit.to_sign_in()
-    if not visit.csrf_ok(csrf_token) or not valid_form_key(form_key):
+    if not valid_form_key(form_key):
         return form_expired(visit, trade_url(trade_no))
     trade = await _trade(visit, trade_no)
     if trade is None:

@@ -38,7 +38,7 @@ DOMAIN = "messages"
 LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}
 # The value of <html lang>.
 HTML_LANG = {"en": "en", "zh_CN": "zh-Hans-CN"}
-LOCALE_DIR = Path(__file__).parent / "locale"
+LOCALE_DIR = Path(__file__).parent.parent / "locale"
 
 
 def N_(message: str) -> str:

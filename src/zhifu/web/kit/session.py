@@ -5,7 +5,7 @@ Each app keeps its cookies to its own path (a `CookieSpace`): the hosted checkou
 /checkout, the wallet under /wallet, the merchant portal under /merchant. The session
 cookie holds the token of the app's sign-in (HttpOnly, SameSite=Lax, Secure when the
 request came over https: behind a TLS proxy run uvicorn with --proxy-headers). The CSRF
-nonce is a second HttpOnly cookie; forms carry the token zhifu.web.csrf derives from it
+nonce is a second HttpOnly cookie; forms carry the token zhifu.web.kit.csrf derives from it
 and the session, so a form is refused unless the same browser got it from us in this
 session. Who a token belongs to (a consumer, a merchant) is the app's business: this
 module never looks inside it.
@@ -25,7 +25,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from zhifu.errors import Unauthorized
 from zhifu.identity import User, UserService
-from zhifu.web import csrf, i18n
+from zhifu.web.kit import csrf, i18n
 
 CSRF_COOKIE = "zhifu_csrf"
 _FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -158,6 +158,15 @@ async def signed_in_consumer(users: UserService, token: str | None) -> User | No
         return await users.authenticate(token)
     except Unauthorized:
         return None
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """`target` if it is a path on this site; never another origin (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    if any(ord(c) < 0x21 for c in target):
+        return default
+    return target
 
 
 def see_other(location: str) -> RedirectResponse:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from zhifu.api.routers.merchant_portal import (
+from zhifu.web.portal import (
     account,
     cashier,
     developers,
@@ -26,7 +26,7 @@ from zhifu.api.routers.merchant_portal import (
     stores,
     trades,
 )
-from zhifu.api.routers.merchant_portal.common import PREFIX
+from zhifu.web.portal.common import PREFIX
 
 router = APIRouter(tags=["merchant-portal"], include_in_schema=False)
 for part in (
