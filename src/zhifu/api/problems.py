@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 
 from zhifu.errors import ZhifuError
 from zhifu.logging import get_logger
@@ -117,10 +118,23 @@ async def on_refused_input(request: Request, error: Exception) -> Response:
     return refused_input(request, error.error)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and isinstance(route, BaseRoute):
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
-    return problem(request, error.status_code, code, str(error.detail), str(error.detail))
+    answer = problem(request, error.status_code, code, str(error.detail), str(error.detail))
+    if error.status_code == 405:
+        answer.headers["Allow"] = allowed_methods(request)
+    return answer
 
 
 async def on_unexpected_error(request: Request, error: Exception) -> JSONResponse:

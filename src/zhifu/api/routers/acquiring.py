@@ -12,13 +12,25 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.api.schemas.trades import PrecreatedOut, StoreQrOut, TradeOut
+from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
 from zhifu.payments import qr, tap
 from zhifu.payments.methods import Order, TapSubmission
 from zhifu.payments.model import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade
 from zhifu.payments.states import TradeState
 
-router = APIRouter(prefix="/v1/acquiring", tags=["acquiring"])
+router = APIRouter(
+    prefix="/v1/acquiring",
+    tags=["acquiring"],
+    responses=refusals(InsufficientFunds, Forbidden, NotFound, Conflict, Locked, RateLimited),
+)
+PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+SVG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/svg+xml": {}}}}
+WAITING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Waiting for the consumer's PIN", "model": TradeOut}
+}
 
 TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$", description="zhifu's trade number")]
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
@@ -109,7 +121,7 @@ def charged(trade: Trade, response: Response) -> dict[str, Any]:
 # Merchant-presented QR codes.
 
 
-@router.post("/precreate", status_code=201)
+@router.post("/precreate", status_code=201, response_model=PrecreatedOut)
 async def precreate(
     body: PrecreateRequest, merchant: CurrentMerchant, runtime: RuntimeDep, request: Request
 ) -> dict[str, Any]:
@@ -127,7 +139,9 @@ async def precreate(
     }
 
 
-@router.get("/trades/{trade_no}/qr.png", name="trade_qr_png", response_class=Response)
+@router.get(
+    "/trades/{trade_no}/qr.png", name="trade_qr_png", response_class=Response, responses=PNG
+)
 async def trade_qr_png(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep, scale: Scale = 8
 ) -> Response:
@@ -135,7 +149,9 @@ async def trade_qr_png(
     return image(await runtime.payments.methods.trade_qr(merchant, trade_no), "png", scale)
 
 
-@router.get("/trades/{trade_no}/qr.svg", name="trade_qr_svg", response_class=Response)
+@router.get(
+    "/trades/{trade_no}/qr.svg", name="trade_qr_svg", response_class=Response, responses=SVG
+)
 async def trade_qr_svg(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep, scale: Scale = 4
 ) -> Response:
@@ -143,7 +159,7 @@ async def trade_qr_svg(
     return image(await runtime.payments.methods.trade_qr(merchant, trade_no), "svg", scale)
 
 
-@router.get("/stores/{store_id}/qr")
+@router.get("/stores/{store_id}/qr", response_model=StoreQrOut)
 async def store_qr(
     store_id: StoreId,
     merchant: CurrentMerchant,
@@ -157,7 +173,9 @@ async def store_qr(
     return {"store_id": store_id, "currency": currency, "qr_payload": payload, **links}
 
 
-@router.get("/stores/{store_id}/qr.png", name="store_qr_png", response_class=Response)
+@router.get(
+    "/stores/{store_id}/qr.png", name="store_qr_png", response_class=Response, responses=PNG
+)
 async def store_qr_png(
     store_id: StoreId,
     merchant: CurrentMerchant,
@@ -171,7 +189,9 @@ async def store_qr_png(
     )
 
 
-@router.get("/stores/{store_id}/qr.svg", name="store_qr_svg", response_class=Response)
+@router.get(
+    "/stores/{store_id}/qr.svg", name="store_qr_svg", response_class=Response, responses=SVG
+)
 async def store_qr_svg(
     store_id: StoreId,
     merchant: CurrentMerchant,
@@ -188,7 +208,7 @@ async def store_qr_svg(
 # Credentials the consumer presents.
 
 
-@router.post("/payment-code")
+@router.post("/payment-code", response_model=TradeOut, responses=WAITING)
 async def pay_with_code(
     body: PaymentCodeRequest, merchant: CurrentMerchant, runtime: RuntimeDep, response: Response
 ) -> dict[str, Any]:
@@ -199,7 +219,7 @@ async def pay_with_code(
     return charged(trade, response)
 
 
-@router.post("/tap")
+@router.post("/tap", response_model=TradeOut, responses=WAITING)
 async def pay_with_tap(
     body: TapRequest, merchant: CurrentMerchant, runtime: RuntimeDep, response: Response
 ) -> dict[str, Any]:
