@@ -4,7 +4,6 @@ FastAPI documents the success and a JSON 422; zhifu refuses with problem+json, f
 edge (input guard, authentication, validation) and from the domain (zhifu.errors). This
 module documents those refusals: the ones any operation may give, 401 where a key or a
 session is needed, and each router's domain errors (`refusals`, given to `responses=`).
-It also marks `Idempotency-Key` required where `deps.idempotency_key` requires it.
 """
 
 from __future__ import annotations
@@ -13,11 +12,8 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
-from zhifu.api.deps import idempotency_key
 from zhifu.api.schemas.problems import ProblemDetails
 from zhifu.errors import ServiceUnavailable, ZhifuError
 
@@ -27,6 +23,7 @@ PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
 # media type (415), invalid parameters (422), the database away (503).
 EDGE_STATUSES = (400, 413, 415, 422, ServiceUnavailable.status)
 SECURED_STATUSES = (401,)
+REST_PREFIXES = ("/v1/", "/healthz")
 # What deps.idempotency_key accepts: printable, not only spaces (ASCII is what headers carry).
 IDEMPOTENCY_KEY_SCHEMA = {
     "type": "string",
@@ -48,14 +45,7 @@ def refusals(*errors: type[ZhifuError]) -> dict[int | str, dict[str, Any]]:
     return {error.status: problem_response(error.status) for error in errors}
 
 
-def _requires_idempotency_key(dependant: Dependant) -> bool:
-    return any(
-        sub.call is idempotency_key or _requires_idempotency_key(sub)
-        for sub in dependant.dependencies
-    )
-
-
-def _complete(operation: dict[str, Any], idempotent: bool) -> None:
+def _complete(operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     statuses = EDGE_STATUSES + (SECURED_STATUSES if operation.get("security") else ())
     for status in statuses:
@@ -63,24 +53,19 @@ def _complete(operation: dict[str, Any], idempotent: bool) -> None:
     for status, response in responses.items():
         if int(status) >= 400:
             response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
-    if idempotent:
-        for parameter in operation.get("parameters", []):
-            if parameter["in"] == "header" and parameter["name"] == "Idempotency-Key":
-                parameter["required"] = True
-                parameter["schema"] = IDEMPOTENCY_KEY_SCHEMA
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == "Idempotency-Key":
+            parameter["schema"] = IDEMPOTENCY_KEY_SCHEMA
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
-    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
-    for route in routes:
-        idempotent = _requires_idempotency_key(route.dependant)
-        for method in route.methods or ():
-            operation = document["paths"].get(route.path_format, {}).get(method.lower())
-            if operation is not None and route.path_format.startswith(("/v1/", "/healthz")):
-                _complete(operation, idempotent)
+    for path, operations in document["paths"].items():
+        if path.startswith(REST_PREFIXES):
+            for operation in operations.values():
+                _complete(operation)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["ProblemDetails"] = ProblemDetails.model_json_schema()
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -12,7 +12,7 @@ from zhifu.api.auth import CurrentUser, bearer
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.openapi import refusals
 from zhifu.api.schemas.users import KycRequestOut, KycStatusOut, ProfileOut, SessionOut, UserOut
-from zhifu.errors import Conflict, Forbidden, Locked, NotFound, RateLimited
+from zhifu.errors import Conflict, Forbidden, Locked, NotFound, RateLimited, Unauthorized
 from zhifu.identity import User
 from zhifu.runtime import Runtime
 from zhifu.web.session import client_address
@@ -20,7 +20,7 @@ from zhifu.web.session import client_address
 router = APIRouter(
     prefix="/v1",
     tags=["users"],
-    responses=refusals(Forbidden, NotFound, Conflict, Locked, RateLimited),
+    responses=refusals(Unauthorized, Forbidden, NotFound, Conflict, Locked, RateLimited),
 )
 
 
