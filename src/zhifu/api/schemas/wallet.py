@@ -18,7 +18,10 @@ class Party(BaseModel):
 
 
 class StatementLineOut(BaseModel):
+    """`entry_id` names the movement (a transfer's receipt: GET /v1/transfers/{entry_id})."""
+
     posting_id: int
+    entry_id: int
     kind: str
     direction: str
     amount: int
