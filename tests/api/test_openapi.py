@@ -4,6 +4,7 @@ a 405 that names every method the path takes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -89,3 +90,18 @@ async def test_the_idempotency_key_is_required_where_the_call_needs_one(
     assert key_required("POST", "/v1/transfers")
     assert key_required("POST", "/v1/merchant/trades/{trade_no}/refunds")
     assert not key_required("POST", "/v1/users")  # natural keys dedupe sign-ups
+
+
+async def test_every_path_answers_an_undocumented_method_with_405_and_allow(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    for path, verbs in document["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        documented = {verb.upper() for verb in verbs}
+        unsupported = next(m for m in ("PATCH", "PUT", "DELETE", "POST") if m not in documented)
+        url = re.sub(r"\{[a-z_]+\}", "1", path)
+        answer = await client.request(unsupported, url)
+        refused(answer, 405, "method_not_allowed")
+        assert set(answer.headers["allow"].split(", ")) == documented, path
