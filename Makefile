@@ -14,7 +14,7 @@ OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
 NODE_SDK := .node-alipay
 NODE_STAMP := $(NODE_SDK)/.installed
 
-.PHONY: run test lint install clean screenshots
+.PHONY: run test lint install clean screenshots fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ test: lint $(SDK_STAMP) $(OFFICIAL_STAMP) $(NODE_STAMP) $(CHROMIUM)
 	ZHIFU_NODE_ALIPAY_SDK=$(CURDIR)/$(NODE_SDK)/node_modules/alipay-sdk \
 	ZHIFU_FZLEE_PYTHON=$(CURDIR)/$(SDK_VENV)/bin/python \
 	ZHIFU_OFFICIAL_PYTHON=$(CURDIR)/$(OFFICIAL_VENV)/bin/python $(BIN)/pytest -q
+
+# Schemathesis over the whole REST API with many examples per operation (`make test` runs
+# it with a few): FUZZ_EXAMPLES=500 make fuzz for a longer run.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	ZHIFU_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/api/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) $(OFFICIAL_VENV) $(NODE_SDK) .mypy_cache .ruff_cache .pytest_cache .hypothesis

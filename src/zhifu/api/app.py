@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from zhifu import __version__
-from zhifu.api import docs, problems
+from zhifu.api import docs, openapi, problems
 from zhifu.api.middleware import InputGuard, RequestContext
 from zhifu.api.routers import (
     acquiring,
@@ -73,6 +73,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         open_v3.router,
     ):
         app.include_router(router)
+    openapi.install(app)
     docs.install(app)  # before /static: it mounts under /static/api-docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(

@@ -10,8 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
-from zhifu.errors import ZhifuError
+from zhifu.api.deps import IDEMPOTENCY_KEY, KEY_REQUIRED
+from zhifu.errors import IdempotencyKeyRequired, ZhifuError
 from zhifu.logging import get_logger
 from zhifu.metrics import ERRORS
 from zhifu.web.kit.session import page_headers
@@ -20,6 +22,7 @@ log = get_logger("zhifu.api")
 
 # A validation failure on one of these fields gets the field's own stable code.
 FIELD_CODES = {"amount": "invalid_amount", "currency": "unknown_currency"}
+KEY_LOCATION = ("header", IDEMPOTENCY_KEY)
 HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
@@ -95,12 +98,18 @@ async def on_domain_error(request: Request, error: Exception) -> JSONResponse:
     return problem(request, error.status, error.code, error.title, error.message, **error.details)
 
 
+def _missing_idempotency_key(error: Any) -> bool:
+    return bool(error.get("type") == "missing" and tuple(error.get("loc", ())) == KEY_LOCATION)
+
+
 async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = [
         {"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
         for e in error.errors()
     ]
+    if any(_missing_idempotency_key(e) for e in error.errors()):
+        return await on_domain_error(request, IdempotencyKeyRequired(KEY_REQUIRED))
     if any(e.get("type") == "json_invalid" for e in error.errors()):
         return problem(
             request, 400, "malformed_json", "Malformed JSON", "the body is not valid JSON"
@@ -117,10 +126,28 @@ async def on_refused_input(request: Request, error: Exception) -> Response:
     return refused_input(request, error.error)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
+
+
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
-    return problem(request, error.status_code, code, str(error.detail), str(error.detail))
+    answer = problem(request, error.status_code, code, str(error.detail), str(error.detail))
+    if error.status_code == 405:
+        answer.headers["Allow"] = allowed_methods(request)
+    return answer
 
 
 async def on_unexpected_error(request: Request, error: Exception) -> JSONResponse:

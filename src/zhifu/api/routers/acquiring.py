@@ -12,7 +12,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.api.schemas.trades import PrecreatedOut, StoreQrOut, TradeOut
+from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
 from zhifu.payments import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade, TradeState
 from zhifu.payments.acquiring import (
     MAX_TAP_COUNTER,
@@ -22,7 +25,16 @@ from zhifu.payments.acquiring import (
     render_svg,
 )
 
-router = APIRouter(prefix="/v1/acquiring", tags=["acquiring"])
+router = APIRouter(
+    prefix="/v1/acquiring",
+    tags=["acquiring"],
+    responses=refusals(InsufficientFunds, Forbidden, NotFound, Conflict, Locked, RateLimited),
+)
+PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+SVG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/svg+xml": {}}}}
+WAITING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Waiting for the consumer's PIN", "model": TradeOut}
+}
 
 TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$", description="zhifu's trade number")]
 StoreId = Annotated[int, Path(gt=0, le=MAX_ID)]
@@ -113,7 +125,7 @@ def charged(trade: Trade, response: Response) -> dict[str, Any]:
 # Merchant-presented QR codes.
 
 
-@router.post("/precreate", status_code=201)
+@router.post("/precreate", status_code=201, response_model=PrecreatedOut)
 async def precreate(
     body: PrecreateRequest, merchant: CurrentMerchant, runtime: RuntimeDep, request: Request
 ) -> dict[str, Any]:
@@ -131,7 +143,9 @@ async def precreate(
     }
 
 
-@router.get("/trades/{trade_no}/qr.png", name="trade_qr_png", response_class=Response)
+@router.get(
+    "/trades/{trade_no}/qr.png", name="trade_qr_png", response_class=Response, responses=PNG
+)
 async def trade_qr_png(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep, scale: Scale = 8
 ) -> Response:
@@ -139,7 +153,9 @@ async def trade_qr_png(
     return image(await runtime.payments.methods.trade_qr(merchant, trade_no), "png", scale)
 
 
-@router.get("/trades/{trade_no}/qr.svg", name="trade_qr_svg", response_class=Response)
+@router.get(
+    "/trades/{trade_no}/qr.svg", name="trade_qr_svg", response_class=Response, responses=SVG
+)
 async def trade_qr_svg(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep, scale: Scale = 4
 ) -> Response:
@@ -147,7 +163,7 @@ async def trade_qr_svg(
     return image(await runtime.payments.methods.trade_qr(merchant, trade_no), "svg", scale)
 
 
-@router.get("/stores/{store_id}/qr")
+@router.get("/stores/{store_id}/qr", response_model=StoreQrOut)
 async def store_qr(
     store_id: StoreId,
     merchant: CurrentMerchant,
@@ -161,7 +177,9 @@ async def store_qr(
     return {"store_id": store_id, "currency": currency, "qr_payload": payload, **links}
 
 
-@router.get("/stores/{store_id}/qr.png", name="store_qr_png", response_class=Response)
+@router.get(
+    "/stores/{store_id}/qr.png", name="store_qr_png", response_class=Response, responses=PNG
+)
 async def store_qr_png(
     store_id: StoreId,
     merchant: CurrentMerchant,
@@ -175,7 +193,9 @@ async def store_qr_png(
     )
 
 
-@router.get("/stores/{store_id}/qr.svg", name="store_qr_svg", response_class=Response)
+@router.get(
+    "/stores/{store_id}/qr.svg", name="store_qr_svg", response_class=Response, responses=SVG
+)
 async def store_qr_svg(
     store_id: StoreId,
     merchant: CurrentMerchant,
@@ -192,7 +212,7 @@ async def store_qr_svg(
 # Credentials the consumer presents.
 
 
-@router.post("/payment-code")
+@router.post("/payment-code", response_model=TradeOut, responses=WAITING)
 async def pay_with_code(
     body: PaymentCodeRequest, merchant: CurrentMerchant, runtime: RuntimeDep, response: Response
 ) -> dict[str, Any]:
@@ -203,7 +223,7 @@ async def pay_with_code(
     return charged(trade, response)
 
 
-@router.post("/tap")
+@router.post("/tap", response_model=TradeOut, responses=WAITING)
 async def pay_with_tap(
     body: TapRequest, merchant: CurrentMerchant, runtime: RuntimeDep, response: Response
 ) -> dict[str, Any]:

@@ -9,9 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID
+from zhifu.api.schemas.wallet import CardOut, CardsOut
+from zhifu.errors import Conflict, NotFound
 
-router = APIRouter(prefix="/v1/cards", tags=["cards"])
+router = APIRouter(prefix="/v1/cards", tags=["cards"], responses=refusals(NotFound, Conflict))
 
 CardId = Annotated[int, Path(gt=0, le=MAX_ID)]
 
@@ -24,13 +27,13 @@ class CardLink(BaseModel):
     bank: str | None = Field(None, max_length=100)
 
 
-@router.get("")
+@router.get("", response_model=CardsOut)
 async def list_cards(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """The user's active cards and accounts."""
     return {"cards": [card.to_dict() for card in await runtime.cards.list(user.id)]}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=CardOut)
 async def link_card(
     body: CardLink, user: CurrentUser, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
@@ -46,7 +49,7 @@ async def link_card(
     return card.to_dict()
 
 
-@router.get("/{card_id}")
+@router.get("/{card_id}", response_model=CardOut)
 async def get_card(card_id: CardId, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     return (await runtime.cards.get(user.id, card_id)).to_dict()
 

@@ -13,13 +13,16 @@ from fastapi import APIRouter
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.routers.pay import one_view
 from zhifu.api.schemas import TradeNo
+from zhifu.api.schemas.trades import BuyerTradeOut
+from zhifu.errors import Conflict, NotFound
 
-router = APIRouter(prefix="/v1/trades", tags=["escrow"])
+router = APIRouter(prefix="/v1/trades", tags=["escrow"], responses=refusals(NotFound, Conflict))
 
 
-@router.post("/{trade_no}/confirm-receipt")
+@router.post("/{trade_no}/confirm-receipt", response_model=BuyerTradeOut)
 async def confirm_receipt(
     trade_no: TradeNo, user: CurrentUser, runtime: RuntimeDep, key: IdempotencyKey
 ) -> dict[str, Any]:
@@ -28,7 +31,7 @@ async def confirm_receipt(
     return await one_view(runtime, trade)
 
 
-@router.post("/{trade_no}/refund-request")
+@router.post("/{trade_no}/refund-request", response_model=BuyerTradeOut)
 async def request_refund(
     trade_no: TradeNo, user: CurrentUser, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:

@@ -13,10 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.api.schemas.wallet import FundingOrderOut, FundingOrdersOut
+from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
 from zhifu.funding import FundingOrder
 
-router = APIRouter(tags=["funding"])
+router = APIRouter(
+    tags=["funding"],
+    responses=refusals(InsufficientFunds, Forbidden, NotFound, Conflict, Locked, RateLimited),
+)
+PENDING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "The bank has not answered yet", "model": FundingOrderOut}
+}
 
 OrderId = Annotated[int, Path(gt=0, le=MAX_ID)]
 CardRef = Annotated[int, Field(strict=True, gt=0, le=MAX_ID, description="A linked card")]
@@ -38,7 +47,7 @@ def _answer(order: FundingOrder, response: Response) -> dict[str, Any]:
     return order.to_dict()
 
 
-@router.post("/v1/topups", status_code=201, responses={202: {"description": "Bank pending"}})
+@router.post("/v1/topups", status_code=201, response_model=FundingOrderOut, responses=PENDING)
 async def create_topup(
     body: TopupRequest,
     user: CurrentUser,
@@ -52,7 +61,7 @@ async def create_topup(
     return _answer(order, response)
 
 
-@router.post("/v1/withdrawals", status_code=201, responses={202: {"description": "Bank pending"}})
+@router.post("/v1/withdrawals", status_code=201, response_model=FundingOrderOut, responses=PENDING)
 async def create_withdrawal(
     body: WithdrawalRequest,
     user: CurrentUser,
@@ -68,14 +77,14 @@ async def create_withdrawal(
     return _answer(order, response)
 
 
-@router.get("/v1/funding-orders/{order_id}")
+@router.get("/v1/funding-orders/{order_id}", response_model=FundingOrderOut)
 async def get_funding_order(
     order_id: OrderId, user: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return (await runtime.funding.get(user.id, order_id)).to_dict()
 
 
-@router.get("/v1/funding-orders")
+@router.get("/v1/funding-orders", response_model=FundingOrdersOut)
 async def list_funding_orders(
     user: CurrentUser,
     runtime: RuntimeDep,

@@ -10,9 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID
+from zhifu.api.schemas.merchant import (
+    ApiKeysOut,
+    MerchantOut,
+    MerchantProfileOut,
+    NewApiKeyOut,
+    NewTerminalOut,
+    StoreOut,
+    StoresOut,
+)
+from zhifu.errors import Conflict, NotFound
 
-router = APIRouter(prefix="/v1/merchant", tags=["merchant"])
+router = APIRouter(prefix="/v1/merchant", tags=["merchant"], responses=refusals(NotFound, Conflict))
 
 Id = Annotated[int, Path(gt=0, le=MAX_ID)]
 
@@ -38,7 +49,7 @@ def _stamp(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
 
-@router.get("")
+@router.get("", response_model=MerchantProfileOut)
 async def profile(
     merchant: CurrentMerchant,
     runtime: RuntimeDep,
@@ -50,7 +61,7 @@ async def profile(
     return {**merchant.to_dict(), "balances": balances}
 
 
-@router.post("/stores", status_code=201)
+@router.post("/stores", status_code=201, response_model=StoreOut)
 async def add_store(
     body: StoreRequest, merchant: CurrentMerchant, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
@@ -59,7 +70,7 @@ async def add_store(
     return _stamp(await merchants.add_store(merchant.id, body.name, idempotency_key=key))
 
 
-@router.get("/stores")
+@router.get("/stores", response_model=StoresOut)
 async def list_stores(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[str, Any]:
     """The merchant's stores, each with its terminals."""
     stores = await runtime.payments.merchants.stores(merchant.id)
@@ -71,7 +82,7 @@ async def list_stores(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[st
     }
 
 
-@router.post("/stores/{store_id}/terminals", status_code=201)
+@router.post("/stores/{store_id}/terminals", status_code=201, response_model=NewTerminalOut)
 async def add_terminal(
     store_id: Id,
     body: TerminalRequest,
@@ -86,7 +97,7 @@ async def add_terminal(
     return _stamp(terminal)
 
 
-@router.put("/settlement-account")
+@router.put("/settlement-account", response_model=MerchantOut)
 async def set_settlement_account(
     body: SettlementAccountRequest, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -96,14 +107,16 @@ async def set_settlement_account(
     return updated.to_dict()
 
 
-@router.get("/api-keys")
+@router.get("/api-keys", response_model=ApiKeysOut)
 async def list_api_keys(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[str, Any]:
     """Every key, live or revoked; never a secret."""
     keys = await runtime.payments.merchants.list_keys(merchant.id)
     return {"api_keys": [key.to_dict() for key in keys]}
 
 
-@router.post("/api-keys", status_code=201)
+@router.post(
+    "/api-keys", status_code=201, response_model=NewApiKeyOut, response_model_exclude_unset=True
+)
 async def create_api_key(
     merchant: CurrentMerchant, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:

@@ -15,9 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
+from zhifu.api.openapi import refusals
+from zhifu.api.schemas.merchant import AppPlatformKeysOut, AuthorisationsOut, GrantedCodeOut
+from zhifu.errors import Conflict, NotFound
 from zhifu.openplatform.keys import PlatformKey
 
-router = APIRouter(prefix="/v1/merchant", tags=["merchant apps"])
+router = APIRouter(
+    prefix="/v1/merchant", tags=["merchant apps"], responses=refusals(NotFound, Conflict)
+)
 
 APP_ID_PATTERN = "^[0-9]{16}$"
 AppId = Annotated[str, Path(pattern=APP_ID_PATTERN, description="A 16-digit app_id")]
@@ -28,7 +33,7 @@ class GrantRequest(BaseModel):
     app_id: str = Field(pattern=APP_ID_PATTERN, description="The service provider's app")
 
 
-@router.post("/app-authorisations", status_code=201)
+@router.post("/app-authorisations", status_code=201, response_model=GrantedCodeOut)
 async def grant(
     body: GrantRequest, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -38,7 +43,7 @@ async def grant(
     return granted.to_dict()
 
 
-@router.get("/app-authorisations")
+@router.get("/app-authorisations", response_model=AuthorisationsOut)
 async def list_authorisations(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[str, Any]:
     """Every app the merchant has authorised, with its state; never a token."""
     found = await runtime.openplatform.authorisations.list_granted(merchant.id)
@@ -57,7 +62,7 @@ async def _keys(runtime: RuntimeDep, signing: PlatformKey, app_id: str) -> dict[
     return {"app_id": app_id, "signing": signing.to_dict(), "newest": newest.to_dict()}
 
 
-@router.get("/apps/{app_id}/platform-key")
+@router.get("/apps/{app_id}/platform-key", response_model=AppPlatformKeysOut)
 async def platform_key(
     app_id: AppId, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -67,7 +72,7 @@ async def platform_key(
     return await _keys(runtime, signing, app_id)
 
 
-@router.post("/apps/{app_id}/platform-key/use-newest")
+@router.post("/apps/{app_id}/platform-key/use-newest", response_model=AppPlatformKeysOut)
 async def use_newest(
     app_id: AppId, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:

@@ -16,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID, Amount, Currency, TradeNo
+from zhifu.api.schemas.trades import RefundOut, RefundsOut, TradeOut, TradesOut
+from zhifu.errors import Conflict, Forbidden, InsufficientFunds, NotFound
 from zhifu.payments import DEFAULT_TIMEOUT, MAX_TIMEOUT, NewTrade, TradeState
 
-router = APIRouter(prefix="/v1/merchant/trades", tags=["merchant trades"])
+router = APIRouter(
+    prefix="/v1/merchant/trades",
+    tags=["merchant trades"],
+    responses=refusals(InsufficientFunds, Forbidden, NotFound, Conflict),
+)
 
 Ref = Annotated[int | None, Field(None, strict=True, gt=0, le=MAX_ID)]
 Url = Annotated[str | None, Field(None, max_length=2000)]
@@ -61,7 +68,7 @@ class RefundAnswer(BaseModel):
     agree: bool = Field(strict=True, description="Refund the buyer, or refuse (a dispute)")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=TradeOut)
 async def create_trade(
     body: TradeRequest, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -71,7 +78,7 @@ async def create_trade(
     return (await runtime.payments.trades.create(merchant, body.new_trade())).to_dict()
 
 
-@router.get("")
+@router.get("", response_model=TradesOut)
 async def list_trades(
     merchant: CurrentMerchant,
     runtime: RuntimeDep,
@@ -88,14 +95,14 @@ async def list_trades(
     return {"trades": [trade.to_dict() for trade in trades]}
 
 
-@router.get("/{trade_no}")
+@router.get("/{trade_no}", response_model=TradeOut)
 async def get_trade(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return (await runtime.payments.trades.get(merchant.id, trade_no=trade_no)).to_dict()
 
 
-@router.post("/{trade_no}/refunds", status_code=201)
+@router.post("/{trade_no}/refunds", status_code=201, response_model=RefundOut)
 async def refund(
     trade_no: TradeNo,
     body: RefundRequest,
@@ -116,7 +123,7 @@ async def refund(
     return made.to_dict()
 
 
-@router.get("/{trade_no}/refunds")
+@router.get("/{trade_no}/refunds", response_model=RefundsOut)
 async def list_refunds(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -124,7 +131,7 @@ async def list_refunds(
     return {"refunds": [made.to_dict() for made in refunds]}
 
 
-@router.post("/{trade_no}/close")
+@router.post("/{trade_no}/close", response_model=TradeOut)
 async def close_trade(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -132,7 +139,7 @@ async def close_trade(
     return (await runtime.payments.lifecycle.close(merchant.id, trade_no=trade_no)).to_dict()
 
 
-@router.post("/{trade_no}/cancel")
+@router.post("/{trade_no}/cancel", response_model=TradeOut)
 async def cancel_trade(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep, key: IdempotencyKey
 ) -> dict[str, Any]:
@@ -143,7 +150,7 @@ async def cancel_trade(
     return cancelled.to_dict()
 
 
-@router.post("/{trade_no}/ship")
+@router.post("/{trade_no}/ship", response_model=TradeOut)
 async def ship(
     trade_no: TradeNo, merchant: CurrentMerchant, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
@@ -151,7 +158,7 @@ async def ship(
     return (await runtime.payments.escrow.ship(merchant.id, trade_no, key=key)).to_dict()
 
 
-@router.post("/{trade_no}/refund-request/answer")
+@router.post("/{trade_no}/refund-request/answer", response_model=TradeOut)
 async def answer_refund_request(
     trade_no: TradeNo,
     body: RefundAnswer,

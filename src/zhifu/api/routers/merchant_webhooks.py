@@ -10,10 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID
+from zhifu.api.schemas.merchant import DeliveriesOut, DeliveryOut, WebhookOut
+from zhifu.errors import Conflict, NotFound
 from zhifu.events import DeliveryState
 
-router = APIRouter(prefix="/v1/merchant/webhook", tags=["merchant webhooks"])
+router = APIRouter(
+    prefix="/v1/merchant/webhook",
+    tags=["merchant webhooks"],
+    responses=refusals(NotFound, Conflict),
+)
 
 
 class WebhookRequest(BaseModel):
@@ -25,7 +32,7 @@ class WebhookRequest(BaseModel):
     rotate_secret: bool = Field(False, strict=True, description="Make a new signing secret")
 
 
-@router.put("")
+@router.put("", response_model=WebhookOut, response_model_exclude_unset=True)
 async def set_webhook(
     body: WebhookRequest, merchant: CurrentMerchant, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -37,12 +44,12 @@ async def set_webhook(
     return webhook.to_dict()
 
 
-@router.get("")
+@router.get("", response_model=WebhookOut, response_model_exclude_unset=True)
 async def get_webhook(merchant: CurrentMerchant, runtime: RuntimeDep) -> dict[str, Any]:
     return (await runtime.payments.notifications.webhook(merchant)).to_dict()
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", response_model=DeliveriesOut)
 async def list_deliveries(
     merchant: CurrentMerchant,
     runtime: RuntimeDep,
@@ -58,7 +65,7 @@ async def list_deliveries(
     return {"deliveries": deliveries}
 
 
-@router.post("/deliveries/{delivery_id}/resend", status_code=201)
+@router.post("/deliveries/{delivery_id}/resend", status_code=201, response_model=DeliveryOut)
 async def resend(
     delivery_id: Annotated[int, Path(gt=0, le=MAX_ID)],
     merchant: CurrentMerchant,

@@ -10,12 +10,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID, Amount
+from zhifu.api.schemas.trades import (
+    BuyerTradeOut,
+    BuyerTradesOut,
+    DevicesOut,
+    NewDeviceOut,
+    PaymentCodeOut,
+    ScannedOut,
+)
+from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
 from zhifu.merchants import Merchant
 from zhifu.payments import Trade
 from zhifu.runtime import Runtime
 
-router = APIRouter(prefix="/v1", tags=["pay"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["pay"],
+    responses=refusals(InsufficientFunds, Forbidden, NotFound, Conflict, Locked, RateLimited),
+)
 
 TradeNo = Annotated[str, Path(pattern=r"^[0-9]{1,32}$", description="zhifu's trade number")]
 DeviceId = Annotated[int, Path(gt=0, le=MAX_ID)]
@@ -82,7 +96,7 @@ async def one_view(runtime: Runtime, trade: Trade) -> dict[str, Any]:
 # Devices and the payment code.
 
 
-@router.post("/devices", status_code=201, tags=["devices"])
+@router.post("/devices", status_code=201, tags=["devices"], response_model=NewDeviceOut)
 async def register_device(
     body: DeviceRequest, user: CurrentUser, runtime: RuntimeDep, key: OptionalIdempotencyKey
 ) -> dict[str, Any]:
@@ -95,7 +109,7 @@ async def register_device(
     return new.to_dict()
 
 
-@router.get("/devices", tags=["devices"])
+@router.get("/devices", tags=["devices"], response_model=DevicesOut)
 async def list_devices(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """The user's active payment devices, newest first."""
     devices = await runtime.payments.devices.devices(user.id)
@@ -109,7 +123,7 @@ async def revoke_device(device_id: DeviceId, user: CurrentUser, runtime: Runtime
     return Response(status_code=204)
 
 
-@router.get("/payment-code")
+@router.get("/payment-code", response_model=PaymentCodeOut)
 async def payment_code(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """The one-time payment code the user's newest device shows now (a device is
     registered if they have none), and how many seconds it stays valid."""
@@ -119,14 +133,14 @@ async def payment_code(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]
 # Merchant-presented QR codes.
 
 
-@router.post("/scan")
+@router.post("/scan", response_model=ScannedOut)
 async def scan(body: ScanRequest, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """Read a scanned merchant QR code: the merchant, and the trade it names (dynamic) or
     the store where the payer types the amount (static)."""
     return (await runtime.payments.methods.scan(user.id, body.payload)).to_dict()
 
 
-@router.post("/scan/pay")
+@router.post("/scan/pay", response_model=BuyerTradeOut, response_model_exclude_unset=True)
 async def pay_static(
     body: StaticPayRequest, user: CurrentUser, runtime: RuntimeDep, key: IdempotencyKey
 ) -> dict[str, Any]:
@@ -141,14 +155,21 @@ async def pay_static(
 # The user's trades.
 
 
-@router.get("/trades", tags=["trades"])
+@router.get(
+    "/trades", tags=["trades"], response_model=BuyerTradesOut, response_model_exclude_unset=True
+)
 async def my_trades(user: CurrentUser, runtime: RuntimeDep, limit: Limit = 50) -> dict[str, Any]:
     """The user's trades, newest first."""
     trades = await runtime.payments.trades.list_for_buyer(user.id, limit)
     return {"trades": await buyer_views(runtime, trades)}
 
 
-@router.get("/trades/pending", tags=["trades"])
+@router.get(
+    "/trades/pending",
+    tags=["trades"],
+    response_model=BuyerTradesOut,
+    response_model_exclude_unset=True,
+)
 async def pending_trades(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """Trades a merchant's terminal made for the user (payment code, tap) above the
     password-free allowance: each waits for POST /v1/trades/{trade_no}/pay with the PIN."""
@@ -156,13 +177,24 @@ async def pending_trades(user: CurrentUser, runtime: RuntimeDep) -> dict[str, An
     return {"trades": await buyer_views(runtime, trades)}
 
 
-@router.get("/trades/{trade_no}", tags=["trades"])
+@router.get(
+    "/trades/{trade_no}",
+    tags=["trades"],
+    response_model=BuyerTradeOut,
+    response_model_exclude_unset=True,
+)
 async def get_trade(trade_no: TradeNo, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """A trade of the user's, or one still waiting for a buyer (as scanning shows it)."""
     return await one_view(runtime, await runtime.payments.methods.buyer_trade(user.id, trade_no))
 
 
-@router.post("/trades/{trade_no}/pay", tags=["trades"])
+@router.post(
+    "/trades/{trade_no}/pay",
+    tags=["trades"],
+    response_model=BuyerTradeOut,
+    response_model_exclude_unset=True,
+    responses={202: {"description": "The bank confirms the card charge", "model": BuyerTradeOut}},
+)
 async def pay_trade(
     trade_no: TradeNo,
     user: CurrentUser,

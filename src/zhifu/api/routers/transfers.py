@@ -9,9 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.api.schemas.wallet import ReceiptOut
+from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
 
-router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+router = APIRouter(
+    prefix="/v1/transfers",
+    tags=["transfers"],
+    responses=refusals(InsufficientFunds, Forbidden, NotFound, Conflict, Locked, RateLimited),
+)
 
 
 class TransferRequest(BaseModel):
@@ -24,7 +31,7 @@ class TransferRequest(BaseModel):
     pin: str = Field(pattern=r"^[0-9]{6}$", description="The payment PIN")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ReceiptOut)
 async def send_transfer(
     body: TransferRequest, user: CurrentUser, runtime: RuntimeDep, key: IdempotencyKey
 ) -> dict[str, Any]:
@@ -43,7 +50,7 @@ async def send_transfer(
     return receipt.to_dict()
 
 
-@router.get("/{entry_id}")
+@router.get("/{entry_id}", response_model=ReceiptOut)
 async def get_receipt(
     entry_id: Annotated[int, Path(gt=0, le=MAX_ID)], user: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:

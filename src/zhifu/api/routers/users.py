@@ -10,11 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhifu.api.auth import CurrentUser, bearer
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
+from zhifu.api.openapi import refusals
+from zhifu.api.schemas.users import KycRequestOut, KycStatusOut, ProfileOut, SessionOut, UserOut
+from zhifu.errors import Conflict, Forbidden, Locked, NotFound, RateLimited, Unauthorized
 from zhifu.identity import User
 from zhifu.runtime import Runtime
 from zhifu.web.kit.session import client_address
 
-router = APIRouter(prefix="/v1", tags=["users"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["users"],
+    responses=refusals(Unauthorized, Forbidden, NotFound, Conflict, Locked, RateLimited),
+)
 
 
 class Credentials(BaseModel):
@@ -49,7 +56,7 @@ async def profile(runtime: Runtime, user: User) -> dict[str, Any]:
     }
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserOut)
 async def sign_up(body: SignUp, runtime: RuntimeDep, key: OptionalIdempotencyKey) -> dict[str, Any]:
     """Register with a phone number and password; opens the user's CNY wallet (tier 0).
     A sandbox user's wallet is in the sandbox book: it can pay only sandbox merchants."""
@@ -59,7 +66,7 @@ async def sign_up(body: SignUp, runtime: RuntimeDep, key: OptionalIdempotencyKey
     return user.to_dict()
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=SessionOut)
 async def sign_in(body: Credentials, runtime: RuntimeDep, request: Request) -> dict[str, Any]:
     """Exchange phone and password for a bearer token valid for 30 days. Wrong passwords
     lock the phone for a while (423 `login_locked`), and too many failures from one
@@ -80,7 +87,7 @@ async def sign_out(
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get("/me", response_model=ProfileOut)
 async def me(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """The signed-in user: profile, KYC limits, and the balance of each wallet."""
     return await profile(runtime, user)
@@ -93,7 +100,7 @@ async def set_pin(body: PinChange, user: CurrentUser, runtime: RuntimeDep) -> Re
     return Response(status_code=204)
 
 
-@router.post("/me/kyc", status_code=202)
+@router.post("/me/kyc", status_code=202, response_model=KycRequestOut)
 async def request_kyc_tier(
     body: KycChange, user: CurrentUser, runtime: RuntimeDep, key: IdempotencyKey
 ) -> dict[str, Any]:
@@ -104,7 +111,7 @@ async def request_kyc_tier(
     return request.to_dict()
 
 
-@router.get("/me/kyc")
+@router.get("/me/kyc", response_model=KycStatusOut)
 async def kyc_status(user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """The current KYC tier and its limits, and the latest tier request (pending or
     decided), if any."""

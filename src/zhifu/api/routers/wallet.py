@@ -9,17 +9,21 @@ from pydantic import AwareDatetime
 
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import RuntimeDep
+from zhifu.api.openapi import refusals
 from zhifu.api.schemas import MAX_ID
+from zhifu.api.schemas.users import BalanceOut
+from zhifu.api.schemas.wallet import BalanceAsOfOut, StatementOut
+from zhifu.errors import NotFound
 from zhifu.money import format_decimal
 
-router = APIRouter(prefix="/v1", tags=["wallet"])
+router = APIRouter(prefix="/v1", tags=["wallet"], responses=refusals(NotFound))
 
 CurrencyQuery = Annotated[str, Query(min_length=3, max_length=3, description="ISO 4217 code")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Before = Annotated[int | None, Query(gt=0, le=MAX_ID, description="posting_id to page from")]
 
 
-@router.get("/balance")
+@router.get("/balance", response_model=BalanceOut)
 async def balance(
     user: CurrentUser, runtime: RuntimeDep, currency: CurrencyQuery = "CNY"
 ) -> dict[str, Any]:
@@ -27,7 +31,7 @@ async def balance(
     return (await runtime.transfers.balance(user.id, currency)).to_dict()
 
 
-@router.get("/balance/as-of")
+@router.get("/balance/as-of", response_model=BalanceAsOfOut)
 async def balance_as_of(
     at: AwareDatetime, user: CurrentUser, runtime: RuntimeDep, currency: CurrencyQuery = "CNY"
 ) -> dict[str, Any]:
@@ -41,7 +45,7 @@ async def balance_as_of(
     }
 
 
-@router.get("/statement")
+@router.get("/statement", response_model=StatementOut)
 async def statement(
     user: CurrentUser,
     runtime: RuntimeDep,
@@ -60,7 +64,11 @@ async def statement(
     }
 
 
-@router.get("/statement.csv", response_class=Response)
+@router.get(
+    "/statement.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def statement_csv(
     user: CurrentUser,
     runtime: RuntimeDep,
