@@ -23,9 +23,6 @@ class Endpoint:
     event_types: frozenset[str] | None
     secret: str = field(repr=False)
 
-    def wants(self, event_type: str) -> bool:
-        return self.event_types is None or event_type in self.event_types
-
 
 def _check_types(event_types: Iterable[str] | None) -> list[str] | None:
     if event_types is None:

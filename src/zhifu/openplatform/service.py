@@ -63,7 +63,7 @@ class OpenPlatform:
         cashier = Cashier(payments, origins, apps, keys, clock)
         handlers = origins.recording(
             {
-                **TradeMethods(db, payments, users, open_ids, clock).handlers(),
+                **TradeMethods(payments, users, open_ids, clock).handlers(),
                 **cashier.handlers(),
                 **FundMethods(payments, users, open_ids).handlers(),
                 **bills.handlers(),

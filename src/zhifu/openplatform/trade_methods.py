@@ -18,7 +18,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from zhifu.clock import BUSINESS_TIMEZONE, Clock, business_day
-from zhifu.db.database import Conn, Database
 from zhifu.identity import UserService
 from zhifu.merchants import Merchant
 from zhifu.openplatform import errors
@@ -35,7 +34,7 @@ from zhifu.openplatform.fields import user_id_of
 from zhifu.openplatform.fields import yuan as yuan
 from zhifu.openplatform.gateway import Call, Handler
 from zhifu.openplatform.open_ids import OpenIdNotFound, OpenIds
-from zhifu.payments import DEFAULT_TIMEOUT, Payments, Refund, Trade, TradeExists, TradeState
+from zhifu.payments import DEFAULT_TIMEOUT, Payments, Trade, TradeExists, TradeState
 from zhifu.payments.acquiring import Order
 
 _TIMEOUT = re.compile(r"([1-9][0-9]{0,4})([mhd])")
@@ -96,14 +95,8 @@ def trade_ref(biz: dict[str, Any]) -> dict[str, str | None]:
 
 class TradeMethods:
     def __init__(
-        self,
-        db: Database,
-        payments: Payments,
-        users: UserService,
-        open_ids: OpenIds,
-        clock: Clock,
+        self, payments: Payments, users: UserService, open_ids: OpenIds, clock: Clock
     ) -> None:
-        self.db = db
         self.payments = payments
         self.users = users
         self.open_ids = open_ids
@@ -168,28 +161,24 @@ class TradeMethods:
         return success(**await self._trade_fields(call, await self._trade(call)))
 
     async def refund(self, call: Call) -> dict[str, Any]:
-        """fund_change is Y only for the call whose refund moved the money: the trade is
-        locked while its refund is decided, so of identical requests racing one moves it
-        and the others find its refund (replays of the out_request_no, N)."""
-        requested = amount(call.biz, "refund_amount")
-        out_request_no = optional_text(call.biz, "out_request_no", max_length=64)
-        reason = optional_text(call.biz, "refund_reason", max_length=256) or ""
-
-        async def work(conn: Conn) -> tuple[Refund, Trade, bool]:
-            trades = self.payments.trades
-            before = await trades.locked(conn, call.merchant_id, **trade_ref(call.biz))
-            refund = await self.payments.refunds.refund_in(
-                conn, before, out_request_no or before.out_trade_no, requested, reason
-            )
-            after = await trades.locked(conn, call.merchant_id, trade_no=before.trade_no)
-            return refund, after, after.refunded_amount != before.refunded_amount
-
-        refund, after, moved = await self.db.transaction(work)
+        """fund_change is Y only for the call whose refund moved the money: of identical
+        requests racing, the payments service lets one move it (under the trade's lock)
+        and tells the others they replayed it."""
+        trade = await self._trade(call)
+        refund = await self.payments.refunds.refund(
+            trade.merchant_id,
+            trade_no=trade.trade_no,
+            out_request_no=optional_text(call.biz, "out_request_no", max_length=64)
+            or trade.out_trade_no,
+            amount=amount(call.biz, "refund_amount"),
+            reason=optional_text(call.biz, "refund_reason", max_length=256) or "",
+        )
+        after = await self.payments.trades.get(trade.merchant_id, trade_no=trade.trade_no)
         return success(
             trade_no=after.trade_no,
             out_trade_no=after.out_trade_no,
             **await self._buyer_fields(call, after),
-            fund_change="Y" if moved else "N",
+            fund_change="N" if refund.replayed else "Y",
             refund_fee=yuan(after.refunded_amount, after.currency),
             send_back_fee=yuan(refund.amount, after.currency),
             gmt_refund_pay=alipay_time(refund.created_at),

@@ -8,7 +8,7 @@ after another and their total can never exceed what was paid (a CHECK says so to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,9 @@ class Refund:
     reason: str
     entry_id: int | None
     created_at: datetime
+    # True when this call found the refund made before (the same out_request_no or key)
+    # and so moved no money: what Alipay's fund_change says.
+    replayed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,7 +117,7 @@ class RefundService:
         async def work(conn: Conn) -> Refund:
             earlier = await replayed(conn, scope, idempotency_key, request)
             if earlier is not None:
-                return await self._by_id(conn, earlier["refund_id"])
+                return replace(await self._by_id(conn, earlier["refund_id"]), replayed=True)
             trade = await self.trades.locked(
                 conn, merchant_id, trade_no=trade_no, out_trade_no=out_trade_no
             )
@@ -178,7 +181,7 @@ class RefundService:
                 "this out_request_no was already used for a different refund",
                 out_request_no=out_request_no,
             )
-        return _refund(row)
+        return replace(_refund(row), replayed=True)
 
     def _check_refundable(self, trade: Trade, amount: int) -> None:
         if trade.state != TradeState.TRADE_SUCCESS:

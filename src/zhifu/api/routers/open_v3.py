@@ -41,10 +41,12 @@ async def v3_call(request: Request, runtime: RuntimeDep) -> Response:
 
 
 for path, (method, verbs) in METHODS.items():
-    router.add_api_route(
-        path,
-        v3_call,
-        methods=list(verbs),
-        response_class=Response,
-        operation_id="alipay_v3_" + method.removeprefix("alipay.").replace(".", "_"),
-    )
+    name = "alipay_v3_" + method.removeprefix("alipay.").replace(".", "_")
+    for verb in verbs:  # one route per verb: an operation id names one operation
+        router.add_api_route(
+            path,
+            v3_call,
+            methods=[verb],
+            response_class=Response,
+            operation_id=name if len(verbs) == 1 else f"{name}_{verb.lower()}",
+        )
