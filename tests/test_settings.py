@@ -17,6 +17,7 @@ README = Path(__file__).parents[1] / "README.md"
 
 # A value for each variable, other than its default.
 EXAMPLES = {
+    "ZHIFU_LOG_LEVEL": "warning",
     "ZHIFU_HOST": "0.0.0.0",
     "ZHIFU_PORT": "8081",
     "ZHIFU_DATA_DIR": "/srv/zhifu",
@@ -69,6 +70,7 @@ def test_the_values_are_read_as_their_types(clean_env: pytest.MonkeyPatch) -> No
     settings = Settings.from_env()
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 8081)
     assert settings.server.max_body_bytes == 2048 and settings.server.demo
+    assert settings.server.log_level == "WARNING"
     assert settings.db.data_dir == Path("/srv/zhifu") and settings.db.db_pool_size == 7
     assert settings.db.database_url == "postgresql://zhifu@db.example/zhifu"
     assert settings.webhooks.allow_hosts == ("127.0.0.1", "10.0.0.0/8")
@@ -95,6 +97,7 @@ def test_empty_is_unset_and_options_win(clean_env: pytest.MonkeyPatch) -> None:
         ("ZHIFU_MAX_BODY_BYTES", "1MB"),
         ("ZHIFU_BANK_SETTLE_DELAY_S", "-1"),
         ("ZHIFU_DEMO", "perhaps"),
+        ("ZHIFU_LOG_LEVEL", "LOUD"),
     ],
 )
 def test_a_bad_value_names_its_variable(

@@ -123,7 +123,7 @@ async def _serve(settings: Settings, listening: socket.socket) -> None:
 
 
 def serve(settings: Settings) -> None:
-    configure()
+    configure(settings.server.log_level)
     try:
         import uvloop
 

@@ -9,9 +9,9 @@ with what they need, and each capability left out reads its variables.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhifu.config import CapabilitySettings
 from zhifu.db.settings import DatabaseSettings
@@ -31,6 +31,13 @@ class ServerSettings(CapabilitySettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # ZHIFU_DEMO: seed the demo users, cards and merchant at start.
     demo: bool = False
+    # ZHIFU_LOG_LEVEL: the least severe log line written (INFO logs every request).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class Settings(BaseModel):

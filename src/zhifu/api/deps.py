@@ -10,7 +10,8 @@ from zhifu.errors import IdempotencyKeyRequired, InvalidRequest
 from zhifu.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a plain `def` dependency would run in the thread pool on every request
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -20,7 +20,8 @@ from zhifu.web.kit.session import Visit
 MAX_ID = 2**63 - 1
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a plain `def` dependency would run in the thread pool on every request
     runtime: Runtime = request.app.state.runtime
     return runtime
 
