@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 MAX_JSON_DEPTH = 64
+# The largest id a path, query or body may name (PostgreSQL bigint): larger names nothing.
+MAX_ID = 2**63 - 1
 _UNACCEPTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 

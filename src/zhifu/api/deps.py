@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 
 from zhifu.errors import IdempotencyKeyRequired, InvalidRequest
-from zhifu.runtime import Runtime
+from zhifu.web.kit.deps import RuntimeDep, get_runtime
 
-
-async def get_runtime(request: Request) -> Runtime:
-    # async: a plain `def` dependency would run in the thread pool on every request
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+__all__ = ["RuntimeDep", "get_runtime"]
 
 
 IDEMPOTENCY_KEY = "Idempotency-Key"

@@ -14,9 +14,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.api.schemas import Amount, Currency
 from zhifu.api.schemas.trades import PrecreatedOut, StoreQrOut, TradeOut
 from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
+from zhifu.inputs import MAX_ID
 from zhifu.payments import DEFAULT_TIMEOUT, MAX_TIMEOUT, Trade, TradeState
 from zhifu.payments.acquiring import (
     MAX_TAP_COUNTER,

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID
 from zhifu.api.schemas.wallet import CardOut, CardsOut
 from zhifu.errors import Conflict, NotFound
+from zhifu.inputs import MAX_ID
 
 router = APIRouter(prefix="/v1/cards", tags=["cards"], responses=refusals(NotFound, Conflict))
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID
 from zhifu.api.schemas.merchant import (
     ApiKeysOut,
     MerchantOut,
@@ -22,6 +21,7 @@ from zhifu.api.schemas.merchant import (
     StoresOut,
 )
 from zhifu.errors import Conflict, NotFound
+from zhifu.inputs import MAX_ID
 
 router = APIRouter(prefix="/v1/merchant", tags=["merchant"], responses=refusals(NotFound, Conflict))
 

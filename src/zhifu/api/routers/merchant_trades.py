@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID, Amount, Currency, TradeNo
+from zhifu.api.schemas import Amount, Currency, TradeNo
 from zhifu.api.schemas.trades import RefundOut, RefundsOut, TradeOut, TradesOut
 from zhifu.errors import Conflict, Forbidden, InsufficientFunds, NotFound
+from zhifu.inputs import MAX_ID
 from zhifu.payments import DEFAULT_TIMEOUT, MAX_TIMEOUT, NewTrade, TradeState
 
 router = APIRouter(

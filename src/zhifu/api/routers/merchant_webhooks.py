@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentMerchant
 from zhifu.api.deps import RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID
 from zhifu.api.schemas.merchant import DeliveriesOut, DeliveryOut, WebhookOut
 from zhifu.errors import Conflict, NotFound
 from zhifu.events import DeliveryState
+from zhifu.inputs import MAX_ID
 
 router = APIRouter(
     prefix="/v1/merchant/webhook",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, OptionalIdempotencyKey, RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID, Amount
+from zhifu.api.schemas import Amount
 from zhifu.api.schemas.trades import (
     BuyerTradeOut,
     BuyerTradesOut,
@@ -21,6 +21,7 @@ from zhifu.api.schemas.trades import (
     ScannedOut,
 )
 from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
+from zhifu.inputs import MAX_ID
 from zhifu.merchants import Merchant
 from zhifu.payments import Trade
 from zhifu.runtime import Runtime

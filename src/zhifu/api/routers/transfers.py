@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import IdempotencyKey, RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID, Amount, Currency
+from zhifu.api.schemas import Amount, Currency
 from zhifu.api.schemas.wallet import ReceiptOut
 from zhifu.errors import Conflict, Forbidden, InsufficientFunds, Locked, NotFound, RateLimited
+from zhifu.inputs import MAX_ID
 
 router = APIRouter(
     prefix="/v1/transfers",

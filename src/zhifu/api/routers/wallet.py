@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from zhifu.api.auth import CurrentUser
 from zhifu.api.deps import RuntimeDep
 from zhifu.api.openapi import refusals
-from zhifu.api.schemas import MAX_ID
 from zhifu.api.schemas.users import BalanceOut
 from zhifu.api.schemas.wallet import BalanceAsOfOut, StatementOut
 from zhifu.errors import NotFound
+from zhifu.inputs import MAX_ID
 from zhifu.money import format_decimal
 
 router = APIRouter(prefix="/v1", tags=["wallet"], responses=refusals(NotFound))

@@ -9,9 +9,6 @@ from pydantic import AfterValidator, Field
 
 from zhifu.money import MAX_AMOUNT, check_currency
 
-# The largest id a path or query may carry (PostgreSQL bigint): larger is a 422, not a 500.
-MAX_ID = 2**63 - 1
-
 # An amount in minor units: a JSON integer (no strings, floats or booleans), positive,
 # at most MAX_AMOUNT. 12.34 CNY is 1234.
 Amount = Annotated[

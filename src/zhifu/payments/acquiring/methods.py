@@ -40,6 +40,7 @@ from zhifu.db.database import Conn, Database
 from zhifu.db.throttle import RateLimiter
 from zhifu.errors import Conflict, IdempotencyConflict, InvalidRequest, NotFound
 from zhifu.identity import UserService
+from zhifu.inputs import MAX_ID
 from zhifu.merchants import Merchant, MerchantService
 from zhifu.money import check_currency, format_decimal
 from zhifu.payments.acquiring import paycode, tap
@@ -59,7 +60,6 @@ from zhifu.payments.trades import TradeService
 
 # How long a trade waits for the consumer's PIN at the till.
 IN_PERSON_TIMEOUT = timedelta(minutes=5)
-MAX_ID = 2**63 - 1
 
 
 class PaymentCodeUsed(Conflict):

@@ -16,9 +16,6 @@ from fastapi.responses import Response
 from zhifu.runtime import Runtime
 from zhifu.web.kit.session import Visit
 
-# The largest id a path or query may carry (PostgreSQL bigint): larger is not found.
-MAX_ID = 2**63 - 1
-
 
 async def get_runtime(request: Request) -> Runtime:
     # async: a plain `def` dependency would run in the thread pool on every request

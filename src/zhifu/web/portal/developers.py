@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from zhifu.errors import NotFound, ZhifuError
 from zhifu.events import DeliveryState
+from zhifu.inputs import MAX_ID
 from zhifu.merchants import ApiKey, Webhook
 from zhifu.payments import EVENT_TYPES
-from zhifu.web.kit.deps import MAX_ID
 from zhifu.web.kit.errors import Errors, refusal
 from zhifu.web.kit.i18n import N_
 from zhifu.web.kit.session import new_form_key, see_other, valid_form_key

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 
 from zhifu.errors import NotFound
+from zhifu.inputs import MAX_ID
 from zhifu.web.kit import codes
-from zhifu.web.kit.deps import MAX_ID
 from zhifu.web.kit.errors import Errors
 from zhifu.web.kit.i18n import N_
 from zhifu.web.kit.session import new_form_key, see_other, valid_form_key

@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from zhifu.errors import ZhifuError
 from zhifu.identity import mask_phone
+from zhifu.inputs import MAX_ID
 from zhifu.money import check_minor, format_decimal
 from zhifu.payments import Refund, Trade, TradeNotFound
 from zhifu.reporting import TradeQuery
-from zhifu.web.kit.deps import MAX_ID
 from zhifu.web.kit.errors import REFUND_FIELDS, Errors, refusal
 from zhifu.web.kit.forms import parse_amount
 from zhifu.web.kit.i18n import N_

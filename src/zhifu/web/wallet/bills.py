@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, Response
 from zhifu.clock import BUSINESS_TIMEZONE
 from zhifu.errors import NotFound
 from zhifu.identity import User
+from zhifu.inputs import MAX_ID
 from zhifu.money import CURRENCIES
 from zhifu.transfers import Movement, StatementItem
-from zhifu.web.kit.deps import MAX_ID
 from zhifu.web.kit.i18n import N_
 from zhifu.web.wallet.common import (
     KINDS,

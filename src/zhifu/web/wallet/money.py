@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 from zhifu.errors import NotFound, ZhifuError
 from zhifu.funding import FundingOrder
 from zhifu.identity import Card, User
+from zhifu.inputs import MAX_ID
 from zhifu.money import format_decimal
-from zhifu.web.kit.deps import MAX_ID
 from zhifu.web.kit.errors import Errors, refusal
 from zhifu.web.kit.forms import parse_amount, required
 from zhifu.web.kit.i18n import N_
